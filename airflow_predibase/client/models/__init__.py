@@ -1,0 +1,103 @@
+"""Typed wire models for every request and response, and the status enums."""
+
+from airflow_predibase.client.models.batch import (
+    BatchInferenceJob,
+    BatchInferenceJobRequest,
+    BatchInferenceResults,
+    BatchInputRow,
+    BatchOutputRow,
+)
+from airflow_predibase.client.models.datasets import (
+    Dataset,
+    DatasetRequest,
+    DatasetUploadComplete,
+    DatasetUploadRequest,
+    DatasetUploadTarget,
+)
+from airflow_predibase.client.models.deployments import (
+    ACCELERATORS,
+    QUANTIZATIONS,
+    Deployment,
+    DeploymentConfig,
+    DeploymentRequest,
+    DeploymentUpdateRequest,
+    normalize_accelerator,
+)
+from airflow_predibase.client.models.finetuning import (
+    ADAPTER_TYPES,
+    FINETUNING_TASKS,
+    TASK_COLUMNS,
+    FinetuningJob,
+    FinetuningJobRequest,
+    TrainingProgress,
+)
+from airflow_predibase.client.models.models_catalog import BaseModelInfo
+from airflow_predibase.client.models.repos import AdapterVersion, Repo, RepoRequest
+from airflow_predibase.client.models.serving import (
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatMessage,
+    CompletionRequest,
+    CompletionResponse,
+    GenerateParameters,
+    GenerateRequest,
+    GenerateResponse,
+    ServingInfo,
+    StreamEvent,
+    Usage,
+)
+from airflow_predibase.client.models.status import (
+    AdapterVersionStatus,
+    BatchInferenceJobStatus,
+    DatasetStatus,
+    DeploymentStatus,
+    FinetuningJobStatus,
+)
+
+__all__ = [
+    "ACCELERATORS",
+    "ADAPTER_TYPES",
+    "FINETUNING_TASKS",
+    "QUANTIZATIONS",
+    "TASK_COLUMNS",
+    "AdapterVersion",
+    "AdapterVersionStatus",
+    "BaseModelInfo",
+    "BatchInferenceJob",
+    "BatchInferenceJobRequest",
+    "BatchInferenceJobStatus",
+    "BatchInferenceResults",
+    "BatchInputRow",
+    "BatchOutputRow",
+    "ChatCompletionChunk",
+    "ChatCompletionRequest",
+    "ChatCompletionResponse",
+    "ChatMessage",
+    "CompletionRequest",
+    "CompletionResponse",
+    "Dataset",
+    "DatasetRequest",
+    "DatasetStatus",
+    "DatasetUploadComplete",
+    "DatasetUploadRequest",
+    "DatasetUploadTarget",
+    "Deployment",
+    "DeploymentConfig",
+    "DeploymentRequest",
+    "DeploymentStatus",
+    "DeploymentUpdateRequest",
+    "FinetuningJob",
+    "FinetuningJobRequest",
+    "FinetuningJobStatus",
+    "GenerateParameters",
+    "GenerateRequest",
+    "GenerateResponse",
+    "Repo",
+    "RepoRequest",
+    "ServingInfo",
+    "StreamEvent",
+    "TrainingProgress",
+    "Usage",
+    "normalize_accelerator",
+]

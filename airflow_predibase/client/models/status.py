@@ -1,0 +1,136 @@
+"""Resource statuses, defined once and shared by the client, operators, triggers and emulator.
+
+Every status enum knows which of its states are terminal and which of those are success.
+A value the server sends that we do not know yet does not crash parsing: it becomes a
+pseudo-member that keeps the raw value and counts as not terminal, so waiting code keeps
+waiting instead of failing on a platform upgrade.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, ClassVar
+
+
+class _Status(str, Enum):
+    """A string status with terminal/success semantics."""
+
+    _TERMINAL: ClassVar[frozenset[str]]
+    _SUCCESS: ClassVar[frozenset[str]]
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        lowered = value.strip().lower()
+        for member in cls:
+            if member.value == lowered:
+                return member
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = f"UNKNOWN_{value.upper()}"
+        pseudo._value_ = value
+        return pseudo
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @property
+    def is_known(self) -> bool:
+        """False for a value the server sent that this version does not know."""
+        return self.value in type(self).__members__.values()
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the resource will not change state on its own any more."""
+        return self.value in type(self)._TERMINAL
+
+    @property
+    def is_success(self) -> bool:
+        """True for the terminal states that mean the work succeeded."""
+        return self.value in type(self)._SUCCESS
+
+    @property
+    def is_failure(self) -> bool:
+        """True for the terminal states that are not success."""
+        return self.is_terminal and not self.is_success
+
+
+class FinetuningJobStatus(_Status):
+    """`queued` -> `training` -> `completed` | `errored`; cancel: `stopping` -> `canceled`."""
+
+    QUEUED = "queued"
+    TRAINING = "training"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    ERRORED = "errored"
+    CANCELED = "canceled"
+    STOPPED = "stopped"
+
+
+FinetuningJobStatus._TERMINAL = frozenset({"completed", "errored", "canceled", "stopped"})
+FinetuningJobStatus._SUCCESS = frozenset({"completed"})
+
+
+class BatchInferenceJobStatus(_Status):
+    """`queued` -> `running` -> `completed` | `errored` | `canceled`."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    ERRORED = "errored"
+    CANCELED = "canceled"
+
+
+BatchInferenceJobStatus._TERMINAL = frozenset({"completed", "errored", "canceled"})
+BatchInferenceJobStatus._SUCCESS = frozenset({"completed"})
+
+
+class DeploymentStatus(_Status):
+    """`pending` -> `initializing` -> `ready`; `updating` and `standby` still serve.
+
+    For waiting, a deployment is "settled" when it serves (`ready`, or `standby`: scaled to
+    zero, cold-starts on the next request) or has failed (`failed`, `stopped`).
+    """
+
+    PENDING = "pending"
+    INITIALIZING = "initializing"
+    READY = "ready"
+    UPDATING = "updating"
+    STANDBY = "standby"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    DELETING = "deleting"
+
+    @property
+    def is_serving(self) -> bool:
+        """True while requests are answered (possibly after a cold start)."""
+        return self.value in {"ready", "updating", "standby"}
+
+
+DeploymentStatus._TERMINAL = frozenset({"ready", "standby", "failed", "stopped"})
+DeploymentStatus._SUCCESS = frozenset({"ready", "standby"})
+
+
+class DatasetStatus(_Status):
+    """`connecting` -> `connected` | `errored` (with `lastError`)."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ERRORED = "errored"
+
+
+DatasetStatus._TERMINAL = frozenset({"connected", "errored"})
+DatasetStatus._SUCCESS = frozenset({"connected"})
+
+
+class AdapterVersionStatus(_Status):
+    """An adapter version exists from job creation; it is usable once `ready`."""
+
+    PENDING = "pending"
+    READY = "ready"
+    ERRORED = "errored"
+    CANCELED = "canceled"
+
+
+AdapterVersionStatus._TERMINAL = frozenset({"ready", "errored", "canceled"})
+AdapterVersionStatus._SUCCESS = frozenset({"ready"})

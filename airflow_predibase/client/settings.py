@@ -1,0 +1,62 @@
+"""Where and how the client talks to Predibase."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://api.app.predibase.com/v2"
+DEFAULT_SERVING_URL = "https://serving.app.predibase.com"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 4
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(name: str, url: str) -> str:
+    """`url` without a trailing slash; plain http is allowed for loopback hosts only."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{name} {url!r} uses plain http to a non-loopback host; the token would be sent "
+            "unencrypted. Use https (plain http is accepted only for 127.0.0.1/localhost)."
+        )
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Connection settings. The token is kept out of `repr`."""
+
+    token: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    serving_url: str = DEFAULT_SERVING_URL
+    tenant_id: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ValueError("token is empty: set the Predibase API token (it starts with pb_)")
+        object.__setattr__(self, "base_url", check_url("base_url", self.base_url))
+        object.__setattr__(self, "serving_url", check_url("serving_url", self.serving_url))
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+
+    def deployment_url(self, deployment: str) -> str:
+        """Serving base of one deployment: `{serving}/{tenant}/deployments/v2/llms/{name}`."""
+        if not self.tenant_id:
+            raise ValueError("tenant_id is required for serving calls (Settings > My Profile)")
+        return f"{self.serving_url}/{self.tenant_id}/deployments/v2/llms/{deployment}"
