@@ -9,14 +9,15 @@ waiting instead of failing on a platform upgrade.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any
+
+
+#: {status enum: (terminal values, success values)}, filled in below each enum.
+_SEMANTICS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 class _Status(str, Enum):
     """A string status with terminal/success semantics."""
-
-    _TERMINAL: ClassVar[frozenset[str]]
-    _SUCCESS: ClassVar[frozenset[str]]
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
@@ -32,22 +33,22 @@ class _Status(str, Enum):
         return pseudo
 
     def __str__(self) -> str:
-        return str(self.value)
+        return str(self._value_)
 
     @property
     def is_known(self) -> bool:
         """False for a value the server sent that this version does not know."""
-        return self.value in type(self).__members__.values()
+        return any(str(self._value_) == m._value_ for m in type(self))
 
     @property
     def is_terminal(self) -> bool:
         """True once the resource will not change state on its own any more."""
-        return self.value in type(self)._TERMINAL
+        return str(self._value_) in _SEMANTICS[type(self)][0]
 
     @property
     def is_success(self) -> bool:
         """True for the terminal states that mean the work succeeded."""
-        return self.value in type(self)._SUCCESS
+        return str(self._value_) in _SEMANTICS[type(self)][1]
 
     @property
     def is_failure(self) -> bool:
@@ -67,8 +68,10 @@ class FinetuningJobStatus(_Status):
     STOPPED = "stopped"
 
 
-FinetuningJobStatus._TERMINAL = frozenset({"completed", "errored", "canceled", "stopped"})
-FinetuningJobStatus._SUCCESS = frozenset({"completed"})
+_SEMANTICS[FinetuningJobStatus] = (
+    frozenset({"completed", "errored", "canceled", "stopped"}),
+    frozenset({"completed"}),
+)
 
 
 class BatchInferenceJobStatus(_Status):
@@ -81,8 +84,10 @@ class BatchInferenceJobStatus(_Status):
     CANCELED = "canceled"
 
 
-BatchInferenceJobStatus._TERMINAL = frozenset({"completed", "errored", "canceled"})
-BatchInferenceJobStatus._SUCCESS = frozenset({"completed"})
+_SEMANTICS[BatchInferenceJobStatus] = (
+    frozenset({"completed", "errored", "canceled"}),
+    frozenset({"completed"}),
+)
 
 
 class DeploymentStatus(_Status):
@@ -104,11 +109,13 @@ class DeploymentStatus(_Status):
     @property
     def is_serving(self) -> bool:
         """True while requests are answered (possibly after a cold start)."""
-        return self.value in {"ready", "updating", "standby"}
+        return str(self._value_) in {"ready", "updating", "standby"}
 
 
-DeploymentStatus._TERMINAL = frozenset({"ready", "standby", "failed", "stopped"})
-DeploymentStatus._SUCCESS = frozenset({"ready", "standby"})
+_SEMANTICS[DeploymentStatus] = (
+    frozenset({"ready", "standby", "failed", "stopped"}),
+    frozenset({"ready", "standby"}),
+)
 
 
 class DatasetStatus(_Status):
@@ -119,8 +126,7 @@ class DatasetStatus(_Status):
     ERRORED = "errored"
 
 
-DatasetStatus._TERMINAL = frozenset({"connected", "errored"})
-DatasetStatus._SUCCESS = frozenset({"connected"})
+_SEMANTICS[DatasetStatus] = (frozenset({"connected", "errored"}), frozenset({"connected"}))
 
 
 class AdapterVersionStatus(_Status):
@@ -132,5 +138,7 @@ class AdapterVersionStatus(_Status):
     CANCELED = "canceled"
 
 
-AdapterVersionStatus._TERMINAL = frozenset({"ready", "errored", "canceled"})
-AdapterVersionStatus._SUCCESS = frozenset({"ready"})
+_SEMANTICS[AdapterVersionStatus] = (
+    frozenset({"ready", "errored", "canceled"}),
+    frozenset({"ready"}),
+)

@@ -1,0 +1,30 @@
+"""Predibase operators. Each is imported on first use, so DAG parsing pays only for what
+a DAG file uses."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_predibase.operators.batch_inference import BatchInferenceOperator
+    from airflow_predibase.operators.datasets import CreateDatasetOperator
+    from airflow_predibase.operators.deployments import DeleteDeploymentOperator, DeployOperator
+    from airflow_predibase.operators.finetuning import FinetuneOperator
+
+_MODULES = {
+    "BatchInferenceOperator": "batch_inference",
+    "CreateDatasetOperator": "datasets",
+    "DeleteDeploymentOperator": "deployments",
+    "DeployOperator": "deployments",
+    "FinetuneOperator": "finetuning",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

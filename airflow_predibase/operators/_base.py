@@ -1,0 +1,245 @@
+"""What every Predibase operator shares: the connection, waiting, timeouts and kill.
+
+Waiting is the same in both modes. Blocking mode polls on the worker; deferred mode hands
+the same `Waiter` rules to a trigger. Either way the wait ends in one `JobEvent`, and one
+method, `_raise_for_event`, turns it into success or a clear failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+
+from airflow_predibase.exceptions import (
+    PredibaseJobCancelled,
+    PredibaseJobFailed,
+    PredibaseJobTimeout,
+)
+from airflow_predibase.links import (
+    XCOM_CONSOLE_URL,
+    PredibaseConsoleLink,
+    console_base,
+    console_url,
+)
+from airflow_predibase.triggers.events import JobEvent
+from airflow_predibase.triggers.polling import PollPolicy, Waiter, resource_kind, wait_blocking
+
+if TYPE_CHECKING:
+    from airflow_predibase.client import PredibaseClient
+    from airflow_predibase.hooks.predibase import PredibaseHook
+    from airflow_predibase.triggers.base import PredibasePollingTrigger
+
+#: Extra time the scheduler's own deferral timeout allows beyond our deadline: our trigger
+#: should always report the timeout first, so the job gets cancelled.
+_DEFER_TIMEOUT_GRACE = 120.0
+
+
+def _seconds(value: timedelta | float | int | str | None, field: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    else:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{field} must be seconds or a timedelta, got {value!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"{field} must be positive, got {value!r}")
+    return seconds
+
+
+class PredibaseBaseOperator(BaseOperator):
+    """Base for the Predibase operators.
+
+    :param predibase_conn_id: Airflow connection of type ``predibase``.
+    :param deferrable: wait in the triggerer instead of holding a worker slot. Defaults to
+        ``[operators] default_deferrable``.
+    :param poll_interval: seconds between status checks (jittered).
+    :param timeout: seconds (or a timedelta) this try waits for the remote work before it
+        fails with ``PredibaseJobTimeout``; enforced while deferred too. The remote job is
+        cancelled when it passes. ``None`` waits forever.
+    :param cancel_on_kill: cancel the remote job when the task is killed or marked
+        failed (in blocking mode through ``on_kill``; deferred, through the trigger's
+        ``on_kill`` on Airflow 3.3+).
+    """
+
+    kind_name: ClassVar[str]
+    trigger_class: ClassVar[type[PredibasePollingTrigger]]
+    operator_extra_links = (PredibaseConsoleLink(),)
+    ui_color = "#e8e3ff"
+
+    def __init__(
+        self,
+        *,
+        predibase_conn_id: str = "predibase_default",
+        deferrable: bool | None = None,
+        poll_interval: float = 30.0,
+        timeout: timedelta | float | None = None,
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.predibase_conn_id = predibase_conn_id
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+        self.deferrable = deferrable
+        self.poll_interval = _seconds(poll_interval, "poll_interval") or 30.0
+        self.timeout = _seconds(timeout, "timeout")
+        self.cancel_on_kill = cancel_on_kill
+        self._active_id: str | None = None
+
+    @cached_property
+    def hook(self) -> PredibaseHook:
+        from airflow_predibase.hooks.predibase import PredibaseHook
+
+        return PredibaseHook(predibase_conn_id=self.predibase_conn_id)
+
+    @property
+    def client(self) -> PredibaseClient:
+        return self.hook.get_client()
+
+    def _publish(self, context: Any, kind: str, resource_id: str) -> str:
+        """Log and push the console URL the moment the resource exists."""
+        settings = self.hook.get_settings()
+        url = console_url(console_base(settings.base_url), kind, resource_id)
+        context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
+        self.log.info("Predibase %s %s: %s", kind.replace("_", " "), resource_id, url)
+        return url
+
+    def _deadline(self) -> float | None:
+        return None if self.timeout is None else time.time() + self.timeout
+
+    def _wait(self, current: Any, resource_id: str, deadline: float | None) -> JobEvent:
+        """Wait for `resource_id`: returns the final event (blocking), or defers.
+
+        `current` is the resource as last fetched; if it is already terminal there is
+        nothing to wait for (and deferring a trigger that fires at once would hit Airflow
+        3.3.2's fast-trigger race).
+        """
+        self._active_id = resource_id
+        kind = resource_kind(self.kind_name)
+        waiter = Waiter(kind, resource_id, PollPolicy(interval=self.poll_interval), deadline)
+        step = waiter.on_resource(current, time.time())
+        if isinstance(step, JobEvent):
+            return step
+        if not self.deferrable:
+            return wait_blocking(self.client, waiter, log=self.log)
+        self._defer(resource_id, deadline)
+
+    def _defer(self, resource_id: str, deadline: float | None) -> NoReturn:
+        trigger = self.trigger_class(
+            resource_id=resource_id,
+            predibase_conn_id=self.predibase_conn_id,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
+            first_poll_delay=min(self.poll_interval, 5.0),
+        )
+        backstop = None
+        if deadline is not None:
+            backstop = timedelta(seconds=max(deadline - time.time(), 0) + _DEFER_TIMEOUT_GRACE)
+        self.log.info("deferring: waiting for %s in the triggerer", resource_id)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
+        """Resume after the trigger fired: validate the event, then finish."""
+        try:
+            job_event = JobEvent.model_validate(event)
+        except ValueError as error:
+            raise AirflowException(f"malformed trigger event {event!r}: {error}") from None
+        self._active_id = job_event.resource_id
+        self._publish(context, job_event.kind, job_event.resource_id)
+        return self._finish(context, job_event)
+
+    def _finish(self, context: Any, event: JobEvent) -> Any:
+        """Success -> the operator's result; anything else raises."""
+        self._raise_for_event(event)
+        return self._on_success(context, event)
+
+    def _on_success(self, context: Any, event: JobEvent) -> Any:
+        raise NotImplementedError
+
+    def _raise_for_event(self, event: JobEvent) -> None:
+        if event.status == "success":
+            return
+        error_class: type[PredibaseJobFailed | PredibaseJobCancelled | PredibaseJobTimeout]
+        if event.status == "timeout":
+            self._cancel(event.resource_id, reason="timeout")
+            error_class = PredibaseJobTimeout
+        elif event.status == "cancelled":
+            error_class = PredibaseJobCancelled
+        else:
+            error_class = PredibaseJobFailed
+        raise error_class(
+            event.message, resource_id=event.resource_id, remote_status=event.remote_status
+        )
+
+    def _cancel(self, resource_id: str, *, reason: str) -> None:
+        method = resource_kind(self.kind_name).cancel_method
+        if method is None:
+            return
+        from airflow_predibase.client.errors import PredibaseError
+
+        try:
+            getattr(self.client, method)(resource_id)
+            self.log.info("cancelled %s (%s)", resource_id, reason)
+        except PredibaseError as error:
+            self.log.warning("could not cancel %s (%s): %s", resource_id, reason, error)
+
+    def on_kill(self) -> None:
+        """Blocking mode: the worker is killing this task; don't leave a GPU job running."""
+        if self.cancel_on_kill and self._active_id:
+            self._cancel(self._active_id, reason="task killed")
+
+
+def coerce_int(value: Any, field: str) -> int | None:
+    """Templated ints arrive as strings unless the DAG renders native objects."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field} must be an integer, got {value!r}") from None
+
+
+def coerce_mapping(value: Any, field: str) -> dict[str, Any]:
+    """Templated dicts may arrive as a JSON string."""
+    import json
+
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"{field} must be a mapping or JSON object, got {value!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{field} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def coerce_list(value: Any, field: str) -> list[Any] | None:
+    """Templated lists may arrive as a JSON string."""
+    import json
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"{field} must be a list or JSON array, got {value!r}") from None
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise ValueError(f"{field} must be a list, got {type(value).__name__}")
+    return list(value)
+
+
+def is_templated(value: Any) -> bool:
+    """True while a value still holds Jinja (validation waits until it is rendered)."""
+    return isinstance(value, str) and "{{" in value

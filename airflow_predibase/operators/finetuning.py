@@ -1,0 +1,212 @@
+"""FinetuneOperator: train a new adapter version, exactly once per task instance."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_predibase.operators._base import (
+    PredibaseBaseOperator,
+    coerce_mapping,
+    is_templated,
+)
+from airflow_predibase.operators._idempotency import Ledger, resolve_job, task_key
+from airflow_predibase.triggers.base import FinetuningJobTrigger
+
+if TYPE_CHECKING:
+    from airflow_predibase.client import PredibaseClient
+    from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest
+    from airflow_predibase.triggers.events import JobEvent
+
+ADAPTER_TYPES = ("lora", "turbo_lora", "turbo")
+TASKS = ("sft", "continued_pretraining", "grpo")
+#: Fields set by the operator's own parameters, not through `hyperparameters`.
+_RESERVED = frozenset({"base_model", "dataset", "repo", "adapter_type", "task", "description"})
+
+
+def _check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
+    if not is_templated(value) and value not in choices:
+        raise ValueError(f"{field}={value!r} is not valid; choose one of: {', '.join(choices)}")
+
+
+class FinetuneOperator(PredibaseBaseOperator):
+    """Fine-tune an adapter on a base model and return its ID, ``<repo>/<version>``.
+
+    The repository is created if it does not exist. The job's console URL and ID are logged
+    and pushed to XCom (``job_id``) the moment the job exists; status changes and training
+    progress (step, epoch, loss) are logged while waiting. A retry, a worker crash or a lost
+    create response re-attaches to the job already started for this task instance instead
+    of starting a second one (see docs/idempotency.md). On success the operator emits
+    ``adapter_asset(repo)`` with the adapter ID in the event's extra.
+
+    :param base_model: base model to train on (must be listed by Predibase).
+    :param dataset: name of a connected dataset.
+    :param repo: adapter repository receiving the new version.
+    :param adapter_type: ``lora``, ``turbo_lora`` or ``turbo``.
+    :param task: ``sft``, ``continued_pretraining`` or ``grpo``.
+    :param hyperparameters: passed through: ``epochs``, ``learning_rate``, ``rank``,
+        ``train_steps``, ``target_modules``, ``lora_alpha``, ``lora_dropout``,
+        ``apply_chat_template``, ``enable_early_stopping``, ``continue_from_version``.
+    :param description: free text for the job; the idempotency marker is appended to it.
+    :param rerun_on_clear: when a user clears this task after its job completed, start a
+        new job (True, default) or reuse the completed one (False). Needs Airflow 3.3's task
+        state store; older versions always reuse.
+    :param emit_asset: emit the adapter repository Asset (needs a non-templated ``repo``).
+    See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
+    """
+
+    template_fields: Sequence[str] = (
+        "base_model",
+        "dataset",
+        "repo",
+        "adapter_type",
+        "task",
+        "hyperparameters",
+        "description",
+    )
+    template_fields_renderers = {"hyperparameters": "json"}
+    kind_name = "finetuning_job"
+    trigger_class = FinetuningJobTrigger
+
+    def __init__(
+        self,
+        *,
+        base_model: str,
+        dataset: str,
+        repo: str,
+        adapter_type: str = "lora",
+        task: str = "sft",
+        hyperparameters: dict[str, Any] | str | None = None,
+        description: str | None = None,
+        rerun_on_clear: bool = True,
+        emit_asset: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if emit_asset and repo and not is_templated(repo):
+            from airflow_predibase.assets import adapter_asset
+
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), adapter_asset(repo)]
+        super().__init__(**kwargs)
+        _check_choice("adapter_type", adapter_type, ADAPTER_TYPES)
+        _check_choice("task", task, TASKS)
+        if isinstance(hyperparameters, dict):
+            self._check_hyperparameter_names(hyperparameters)
+        self.base_model = base_model
+        self.dataset = dataset
+        self.repo = repo
+        self.adapter_type = adapter_type
+        self.task = task
+        self.hyperparameters = hyperparameters
+        self.description = description
+        self.rerun_on_clear = rerun_on_clear
+        self.emit_asset = emit_asset
+
+    @staticmethod
+    def _check_hyperparameter_names(hyperparameters: dict[str, Any]) -> None:
+        from airflow_predibase.client.models import FinetuningJobRequest
+
+        valid = sorted(set(FinetuningJobRequest.model_fields) - _RESERVED)
+        unknown = sorted(set(hyperparameters) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"hyperparameters has unknown keys {unknown}; valid keys: {', '.join(valid)}"
+            )
+
+    def _request(self) -> FinetuningJobRequest:
+        """The validated job request, from the rendered fields."""
+        from pydantic import ValidationError
+
+        from airflow_predibase.client.models import FinetuningJobRequest
+        from airflow_predibase.exceptions import PredibaseInvalidParameter
+
+        try:
+            _check_choice("adapter_type", self.adapter_type, ADAPTER_TYPES)
+            _check_choice("task", self.task, TASKS)
+            hyperparameters = coerce_mapping(self.hyperparameters, "hyperparameters")
+            self._check_hyperparameter_names(hyperparameters)
+            return FinetuningJobRequest(
+                base_model=self.base_model,
+                dataset=self.dataset,
+                repo=self.repo,
+                adapter_type=self.adapter_type,  # type: ignore[arg-type]
+                task=self.task,  # type: ignore[arg-type]
+                description=self.description,
+                **hyperparameters,
+            )
+        except (ValueError, ValidationError) as error:
+            raise PredibaseInvalidParameter(f"FinetuneOperator {self.task_id}: {error}") from None
+
+    def _ensure_repo(self, client: PredibaseClient, repo: str) -> None:
+        from airflow_predibase.client.errors import ConflictError, NotFoundError
+        from airflow_predibase.client.models import RepoRequest
+
+        try:
+            client.get_repo(repo)
+        except NotFoundError:
+            self.log.info("creating adapter repository %s", repo)
+            # A mapped sibling may create it at the same moment.
+            with contextlib.suppress(ConflictError):
+                client.create_repo(RepoRequest(name=repo, description="Created by Airflow"))
+
+    def execute(self, context: Any) -> Any:
+        request = self._request()
+        client = self.client
+        self._ensure_repo(client, self.repo)
+        ledger = Ledger(context)
+        resolution = resolve_job(
+            key=task_key(context),
+            ledger=ledger,
+            list_jobs=client.list_finetuning_jobs,
+            get_job=client.get_finetuning_job,
+            create=lambda text: client.create_finetuning_job(
+                request.model_copy(update={"description": text})
+            ),
+            description=request.description,
+            rerun_on_clear=self.rerun_on_clear,
+            log=self.log,
+        )
+        job = resolution.job
+        ledger.remember(job.id)
+        context["ti"].xcom_push(key="job_id", value=job.id)
+        self._publish(context, self.kind_name, job.id)
+        self.log.info(
+            "fine-tuning job %s %s (generation %d)",
+            job.id,
+            resolution.action,
+            resolution.generation,
+        )
+        event = self._wait(job, job.id, self._deadline())
+        return self._finish(context, event)
+
+    def _adapter_id(self, job: FinetuningJob) -> str:
+        if job.adapter_id:
+            return job.adapter_id
+        # Older platform builds do not put the version on the job: find it in the repo.
+        repo = self.client.get_repo(job.repo or self.repo)
+        for version in repo.versions:
+            if version.finetuning_job == job.id:
+                return f"{repo.name}/{version.version}"
+        from airflow_predibase.exceptions import PredibaseJobFailed
+
+        raise PredibaseJobFailed(
+            f"job {job.id} completed but no adapter version in {repo.name} points to it",
+            resource_id=job.id,
+            remote_status=str(job.status),
+        )
+
+    def _on_success(self, context: Any, event: JobEvent) -> str:
+        from airflow_predibase.client.models import FinetuningJob
+
+        job = FinetuningJob.model_validate(event.resource or {"id": event.resource_id})
+        adapter_id = self._adapter_id(job)
+        Ledger(context).mark_finished(job.id)
+        context["ti"].xcom_push(key="job_id", value=job.id)
+        self.log.info("adapter %s is ready (job %s)", adapter_id, job.id)
+        if self.emit_asset and not is_templated(self.repo):
+            from airflow_predibase.assets import adapter_asset
+
+            context["outlet_events"][adapter_asset(self.repo)].extra.update(
+                {"adapter_id": adapter_id, "job_id": job.id, "base_model": job.base_model}
+            )
+        return adapter_id

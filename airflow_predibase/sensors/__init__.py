@@ -1,0 +1,5 @@
+"""Sensors on Predibase jobs started elsewhere."""
+
+from airflow_predibase.sensors.jobs import WaitForJobSensor
+
+__all__ = ["WaitForJobSensor"]

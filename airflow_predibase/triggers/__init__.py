@@ -1,0 +1,1 @@
+"""Deferrable triggers: one polling base, small subclasses per resource."""

@@ -1,0 +1,241 @@
+"""What a wait does after each poll: written once, used by the blocking loops and triggers.
+
+No I/O and no Airflow here. The caller fetches the resource (sync or async), hands the
+result or the error to `Waiter`, and gets back either an event (the wait is over) or how
+many seconds to sleep before the next poll. Deadlines are wall-clock epoch seconds because
+they cross processes (worker -> trigger table -> triggerer).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from airflow_predibase.client.errors import (
+    APIConnectionError,
+    PredibaseError,
+    RateLimitError,
+    ServerError,
+)
+from airflow_predibase.triggers.events import JobEvent
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """A resource that can be waited on, and the client methods that reach it."""
+
+    name: str
+    label: str
+    get_method: str
+    cancel_method: str | None
+
+
+KINDS: dict[str, ResourceKind] = {
+    k.name: k
+    for k in (
+        ResourceKind(
+            "finetuning_job", "fine-tuning job", "get_finetuning_job", "cancel_finetuning_job"
+        ),
+        ResourceKind(
+            "batch_inference_job",
+            "batch inference job",
+            "get_batch_inference_job",
+            "cancel_batch_inference_job",
+        ),
+        ResourceKind("deployment", "deployment", "get_deployment", None),
+        ResourceKind("dataset", "dataset", "get_dataset", None),
+    )
+}
+
+
+def resource_kind(name: str) -> ResourceKind:
+    """The kind called `name`, or ValueError naming the valid choices."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown job_type {name!r}; valid choices: {', '.join(KINDS)}") from None
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to poll. Plain numbers, so it crosses the trigger boundary as kwargs.
+
+    `first_poll_delay` keeps a trigger from firing in its first second, which Airflow 3.3.2's
+    scheduler can mishandle (apache/airflow #67287); it also spreads thousands of waits
+    started together.
+    """
+
+    interval: float = 30.0
+    jitter: float = 0.2
+    first_poll_delay: float = 1.0
+    max_consecutive_errors: int = 10
+    max_error_backoff: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {self.interval}")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
+        if self.max_consecutive_errors < 1:
+            raise ValueError(
+                f"max_consecutive_errors must be >= 1, got {self.max_consecutive_errors}"
+            )
+
+
+def _reason(resource: Any) -> str | None:
+    for attr in ("error", "last_error"):
+        value = getattr(resource, attr, None)
+        if value:
+            return str(value)
+    return None
+
+
+def describe_progress(resource: Any) -> str:
+    """One line: status, and training progress where the resource has it."""
+    text = f"status={resource.status}"
+    progress = getattr(resource, "progress", None)
+    if progress is not None and progress.step is not None:
+        text += f" step={progress.step}/{progress.total_steps}"
+        if progress.epoch is not None:
+            text += f" epoch={progress.epoch:g}"
+        if progress.train_loss is not None:
+            text += f" loss={progress.train_loss:.4f}"
+    return text
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors worth polling through: the server or network will likely recover."""
+    return isinstance(error, APIConnectionError | RateLimitError | ServerError)
+
+
+class Waiter:
+    """The state of one wait. Feed it each poll's outcome; it says what to do next."""
+
+    def __init__(
+        self,
+        kind: ResourceKind,
+        resource_id: str,
+        policy: PollPolicy,
+        deadline: float | None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.kind = kind
+        self.resource_id = resource_id
+        self.policy = policy
+        self.deadline = deadline
+        self.consecutive_errors = 0
+        self.last_seen: str | None = None
+        self._last_resource: BaseModel | None = None
+        self._rng = rng or random.Random()
+
+    def _jittered(self, seconds: float) -> float:
+        spread = seconds * self.policy.jitter
+        return max(0.0, seconds + self._rng.uniform(-spread, spread))
+
+    def _sleep_or_timeout(self, seconds: float, now: float) -> JobEvent | float:
+        if self.deadline is None:
+            return seconds
+        if now >= self.deadline:
+            return self.timeout_event()
+        return min(seconds, self.deadline - now)
+
+    def first_delay(self, now: float) -> JobEvent | float:
+        """Before the first poll: a jittered pause of at least `first_poll_delay`."""
+        base = self.policy.first_poll_delay
+        extra = self._rng.uniform(0, min(self.policy.interval, 5.0) * self.policy.jitter)
+        return self._sleep_or_timeout(base + extra, now)
+
+    def on_resource(self, resource: BaseModel, now: float) -> JobEvent | float:
+        """After a successful poll."""
+        self.consecutive_errors = 0
+        self._last_resource = resource
+        status = resource.status  # type: ignore[attr-defined]
+        if status.is_terminal:
+            return self._terminal_event(resource)
+        return self._sleep_or_timeout(self._jittered(self.policy.interval), now)
+
+    def on_error(self, error: PredibaseError, now: float) -> JobEvent | float:
+        """After a failed poll: transient errors back off, others end the wait."""
+        if not is_transient(error):
+            return self._event("failed", f"polling {self._name()} failed: {error}")
+        self.consecutive_errors += 1
+        if self.consecutive_errors >= self.policy.max_consecutive_errors:
+            return self._event(
+                "failed",
+                f"polling {self._name()} failed {self.consecutive_errors} times in a row; "
+                f"last error: {error}",
+            )
+        backoff = self.policy.interval * 2 ** (self.consecutive_errors - 1)
+        delay = self._jittered(min(backoff, self.policy.max_error_backoff))
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, self.policy.max_error_backoff))
+        return self._sleep_or_timeout(delay, now)
+
+    def progress_line(self, resource: BaseModel) -> str | None:
+        """A log line when anything visible changed since the last poll, else None."""
+        line = describe_progress(resource)
+        if line == self.last_seen:
+            return None
+        self.last_seen = line
+        return f"{self._name()}: {line}"
+
+    def timeout_event(self) -> JobEvent:
+        status = self._last_resource.status if self._last_resource else "unknown"  # type: ignore[attr-defined]
+        return self._event("timeout", f"timed out waiting for {self._name()}; last status {status}")
+
+    def _name(self) -> str:
+        return f"{self.kind.label} {self.resource_id}"
+
+    def _terminal_event(self, resource: BaseModel) -> JobEvent:
+        status = resource.status  # type: ignore[attr-defined]
+        if status.is_success:
+            return self._event("success", f"{self._name()} finished {status}")
+        outcome = "cancelled" if status.value in ("canceled", "stopped") else "failed"
+        reason = _reason(resource)
+        detail = f": {reason}" if reason else ""
+        return self._event(outcome, f"{self._name()} ended {status}{detail}")
+
+    def _event(self, status: str, message: str) -> JobEvent:
+        resource = self._last_resource
+        return JobEvent(
+            status=status,  # type: ignore[arg-type]
+            kind=self.kind.name,
+            resource_id=self.resource_id,
+            remote_status=str(resource.status) if resource is not None else None,  # type: ignore[attr-defined]
+            message=message,
+            resource=resource.model_dump(mode="json", by_alias=True) if resource else None,
+        )
+
+
+def wait_blocking(
+    client: Any,
+    waiter: Waiter,
+    *,
+    log: Any,
+    sleep: Any = None,
+    clock: Any = None,
+) -> JobEvent:
+    """The worker-side loop (blocking mode). The trigger's `run()` is the async twin."""
+    import time
+
+    sleep = sleep or time.sleep
+    clock = clock or time.time
+    fetch = getattr(client, waiter.kind.get_method)
+    step: JobEvent | float = 0.0
+    while not isinstance(step, JobEvent):
+        sleep(step)
+        try:
+            resource = fetch(waiter.resource_id)
+        except PredibaseError as error:
+            log.warning("poll of %s failed: %s", waiter.resource_id, error)
+            step = waiter.on_error(error, clock())
+            continue
+        line = waiter.progress_line(resource)
+        if line:
+            log.info(line)
+        step = waiter.on_resource(resource, clock())
+    return step
