@@ -1,0 +1,119 @@
+"""Shared by the operator, sensor and trigger tests: a running emulator, quick lifecycles,
+and a task context with the pieces Airflow's runtime hands an operator."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+#: Every lifecycle phase short, so a test waits fractions of a second, never zero.
+QUICK_PROFILE = {
+    "name": "quick",
+    "dataset_connecting": 0.1,
+    "finetuning_queued": 0.1,
+    "finetuning_training": 0.4,
+    "finetuning_stopping": 0.1,
+    "deployment_pending": 0.1,
+    "deployment_initializing": 0.2,
+    "deployment_updating": 0.2,
+    "deployment_deleting": 0.1,
+    "deployment_cold_start": 0.0,
+    "batch_queued": 0.1,
+    "batch_running": 0.3,
+}
+
+#: Quick, except that training never ends on its own during a test.
+STUCK_PROFILE = {
+    **QUICK_PROFILE,
+    "name": "stuck",
+    "finetuning_training": 3600.0,
+    "batch_running": 3600.0,
+}
+
+
+@dataclass
+class RecordingTI:
+    """The task instance an operator sees: identity and XCom pushes."""
+
+    dag_id: str = "test_dag"
+    task_id: str = "task"
+    run_id: str = "manual__1"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+class DictStateStore:
+    """Airflow 3.3's task state store, kept in a dict (shared across 'tries' of a test)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+    def clear(self) -> None:
+        self.data.clear()
+
+
+def make_context(
+    *, task_id: str = "task", run_id: str = "manual__1", store: DictStateStore | None = None
+) -> dict[str, Any]:
+    """A fresh context for one try. Pass the same `store` to model a retry or clear."""
+    return {
+        "ti": RecordingTI(task_id=task_id, run_id=run_id),
+        "task_state_store": store,
+        "outlet_events": defaultdict(lambda: SimpleNamespace(extra={})),
+    }
+
+
+def run_deferred(operator: Any, context: dict[str, Any]) -> Any:
+    """Execute until it defers, run the (serialization round-tripped) trigger to its first
+    event, and resume the operator with it, as the triggerer and a worker would."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    try:
+        operator.execute(context)
+    except TaskDeferred as deferred:
+        classpath, kwargs = deferred.trigger.serialize()
+        module, _, name = classpath.rpartition(".")
+        trigger = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+        event = asyncio.run(_first_event(trigger))
+        return getattr(operator, deferred.method_name)(context, event=event.payload)
+    pytest.fail(f"{operator.task_id} did not defer")
+
+
+async def _first_event(trigger: Any) -> Any:
+    async for event in trigger.run():
+        return event
+    raise AssertionError("trigger ended without an event")
+
+
+@pytest.fixture
+def emulator(predibase_emulator: Any) -> Any:
+    """The emulator with quick lifecycles and the predibase_default connection set."""
+    predibase_emulator.admin.set_profile(QUICK_PROFILE)
+    return predibase_emulator
+
+
+@pytest.fixture
+def client(emulator: Any) -> Any:
+    from airflow_predibase.hooks.predibase import PredibaseHook
+
+    return PredibaseHook().get_client()
