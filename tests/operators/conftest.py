@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -103,6 +104,16 @@ async def _first_event(trigger: Any) -> Any:
     async for event in trigger.run():
         return event
     raise AssertionError("trigger ended without an event")
+
+
+def upload(client: Any, name: str, rows: list[dict[str, Any]]) -> None:
+    """A connected dataset, through the real upload flow."""
+    content = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    client.upload_dataset(name, content, f"{name}.jsonl")
+    deadline = time.monotonic() + 10
+    while client.get_dataset(name).status != "connected":
+        assert time.monotonic() < deadline, "dataset never connected"
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ status, timeout, kill, bad parameters, and never a second job for one task insta
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
@@ -17,23 +16,19 @@ from airflow_predibase.exceptions import (
     PredibaseJobTimeout,
 )
 from airflow_predibase.operators.finetuning import FinetuneOperator
-from tests.operators.conftest import STUCK_PROFILE, DictStateStore, make_context, run_deferred
+from tests.operators.conftest import (
+    STUCK_PROFILE,
+    DictStateStore,
+    make_context,
+    run_deferred,
+    upload,
+)
 
 ROWS = [
     {"prompt": "ticket: refund my duplicate payment", "completion": "billing"},
     {"prompt": "ticket: my parcel never arrived", "completion": "shipping"},
     {"prompt": "ticket: the app crashes on start", "completion": "technical"},
 ]
-
-
-def upload(client: Any, name: str, rows: list[dict[str, Any]]) -> None:
-    """A connected dataset, through the real upload flow."""
-    content = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    client.upload_dataset(name, content, f"{name}.jsonl")
-    deadline = time.monotonic() + 10
-    while client.get_dataset(name).status != "connected":
-        assert time.monotonic() < deadline, "dataset never connected"
-        time.sleep(0.05)
 
 
 def operator(**overrides: Any) -> FinetuneOperator:

@@ -1,0 +1,122 @@
+"""The polling triggers over real HTTP against the emulator, in an asyncio loop as the
+triggerer runs them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_predibase.client.models import FinetuningJobRequest, RepoRequest
+from airflow_predibase.triggers.base import (
+    BatchInferenceJobTrigger,
+    DatasetTrigger,
+    DeploymentTrigger,
+    FinetuningJobTrigger,
+    PredibasePollingTrigger,
+)
+from tests.operators.conftest import STUCK_PROFILE, upload
+
+ROWS = [{"prompt": "a b c", "completion": "x"}, {"prompt": "d e f", "completion": "y"}]
+
+
+@pytest.fixture
+def job_id(client: Any) -> str:
+    upload(client, "rows", ROWS)
+    job = (
+        client.create_finetuning_job(
+            FinetuningJobRequest(base_model="qwen3-8b", dataset="rows", repo="r")
+        )
+        if _repo(client)
+        else None
+    )
+    assert job is not None
+    return str(job.id)
+
+
+def _repo(client: Any) -> bool:
+    from airflow_predibase.client.models import RepoRequest
+
+    client.create_repo(RepoRequest(name="r"))
+    return True
+
+
+def trigger(job_id: str, **kwargs: Any) -> FinetuningJobTrigger:
+    params: dict[str, Any] = {"poll_interval": 0.05, "first_poll_delay": 0.0}
+    params.update(kwargs)
+    return FinetuningJobTrigger(resource_id=job_id, **params)
+
+
+async def first_event(t: PredibasePollingTrigger) -> dict[str, Any]:
+    async for event in t.run():
+        payload: dict[str, Any] = event.payload
+        return payload
+    raise AssertionError("no event")
+
+
+@pytest.mark.parametrize(
+    "cls", [FinetuningJobTrigger, BatchInferenceJobTrigger, DeploymentTrigger, DatasetTrigger]
+)
+def test_serialize_round_trips_with_json_scalars_only(cls: type[PredibasePollingTrigger]):
+    original = cls(resource_id="x", predibase_conn_id="c", poll_interval=7, deadline=123.5)
+    classpath, kwargs = original.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert all(v is None or isinstance(v, str | int | float | bool) for v in kwargs.values())
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+async def test_trigger_yields_success_for_a_completed_job(emulator: Any, job_id: str):
+    event = await first_event(trigger(job_id))
+    assert event["status"] == "success"
+    assert event["resource"]["status"] == "completed"
+    assert emulator.token not in json.dumps(event)
+
+
+async def test_transient_faults_do_not_end_the_wait(emulator: Any, job_id: str):
+    emulator.admin.add_fault(
+        "status", method="GET", path="/v2/finetuning/jobs/*", count=3, status=503, retry_after=0
+    )
+    emulator.admin.add_fault(
+        "non_json", method="GET", path="/v2/finetuning/jobs/*", count=2, status=502
+    )
+    event = await first_event(trigger(job_id, max_consecutive_errors=20))
+    assert event["status"] == "success"
+
+
+async def test_a_run_of_failures_past_the_bound_ends_with_a_clear_event(emulator, job_id):
+    emulator.admin.add_fault(
+        "status", method="GET", path="/v2/finetuning/jobs/*", count=100, status=500
+    )
+    event = await first_event(trigger(job_id, max_consecutive_errors=2))
+    assert event["status"] == "failed"
+    assert "2 times in a row" in event["message"]
+
+
+async def test_deadline_yields_timeout(emulator: Any, job_id: str):
+    import time
+
+    emulator.admin.set_profile(STUCK_PROFILE)
+    event = await first_event(trigger(job_id, deadline=time.time() + 0.3))
+    assert event["status"] == "timeout"
+
+
+async def test_on_kill_cancels_the_job(emulator: Any, client: Any, job_id: str):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    await trigger(job_id).on_kill()
+    assert client.get_finetuning_job(job_id).status in ("stopping", "canceled")
+
+
+async def test_on_kill_leaves_the_job_alone_when_told_to(emulator, client: Any, job_id: str):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    await trigger(job_id, cancel_on_kill=False).on_kill()
+    assert not client.get_finetuning_job(job_id).status.is_terminal
+    assert client.get_finetuning_job(job_id).status != "stopping"
+
+
+async def test_missing_job_fails_at_once(emulator: Any):
+    event = await first_event(trigger("no-such-job"))
+    assert event["status"] == "failed"
+    assert "no-such-job" in event["message"]
