@@ -24,22 +24,11 @@ ROWS = [{"prompt": "a b c", "completion": "x"}, {"prompt": "d e f", "completion"
 @pytest.fixture
 def job_id(client: Any) -> str:
     upload(client, "rows", ROWS)
-    job = (
-        client.create_finetuning_job(
-            FinetuningJobRequest(base_model="qwen3-8b", dataset="rows", repo="r")
-        )
-        if _repo(client)
-        else None
-    )
-    assert job is not None
-    return str(job.id)
-
-
-def _repo(client: Any) -> bool:
-    from airflow_predibase.client.models import RepoRequest
-
     client.create_repo(RepoRequest(name="r"))
-    return True
+    job = client.create_finetuning_job(
+        FinetuningJobRequest(base_model="qwen3-8b", dataset="rows", repo="r")
+    )
+    return str(job.id)
 
 
 def trigger(job_id: str, **kwargs: Any) -> FinetuningJobTrigger:
