@@ -20,7 +20,13 @@ _MODULES = {
     "FinetuneOperator": "finetuning",
 }
 
-__all__ = sorted(_MODULES)
+__all__ = [
+    "BatchInferenceOperator",
+    "CreateDatasetOperator",
+    "DeleteDeploymentOperator",
+    "DeployOperator",
+    "FinetuneOperator",
+]
 
 
 def __getattr__(name: str) -> Any:

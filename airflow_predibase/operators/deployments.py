@@ -98,7 +98,7 @@ class DeployOperator(PredibaseBaseOperator):
         self.preloaded_adapters = preloaded_adapters
         self.config = config
         self.wait_for_ready = wait_for_ready
-        if not any(map(is_templated, (accelerator, quantization))):
+        if not any(is_templated(str(getattr(self, f))) for f in self.template_fields):
             self._request()  # bad literal parameters fail when the DAG is parsed
 
     def _request(self) -> DeploymentRequest:

@@ -1,0 +1,78 @@
+"""WaitForJobSensor: poke and deferrable modes, timeouts, soft_fail, failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+
+from airflow_predibase.client.models import FinetuningJobRequest, RepoRequest
+from airflow_predibase.exceptions import PredibaseJobFailed
+from airflow_predibase.sensors import WaitForJobSensor
+from tests.operators.conftest import STUCK_PROFILE, make_context, run_deferred, upload
+
+
+@pytest.fixture
+def job_id(client: Any) -> str:
+    upload(client, "rows", [{"prompt": "a", "completion": "b"}])
+    client.create_repo(RepoRequest(name="r"))
+    job = client.create_finetuning_job(
+        FinetuningJobRequest(base_model="qwen3-8b", dataset="rows", repo="r")
+    )
+    return str(job.id)
+
+
+def sensor(job_id: str, **overrides: Any) -> WaitForJobSensor:
+    params: dict[str, Any] = {"task_id": "wait", "job_id": job_id, "poke_interval": 0.05}
+    params.update(overrides)
+    return WaitForJobSensor(**params)
+
+
+def test_poke_mode_returns_the_finished_job(emulator: Any, job_id: str):
+    job = sensor(job_id, deferrable=False, timeout=30).execute(make_context())
+    assert job["id"] == job_id
+    assert job["status"] == "completed"
+    assert job["adapter_version"] == 1
+
+
+def test_deferrable_mode_returns_the_finished_job(emulator: Any, job_id: str):
+    job = run_deferred(sensor(job_id, deferrable=True, timeout=30), make_context())
+    assert job["status"] == "completed"
+
+
+def test_failed_job_fails_with_the_servers_reason(emulator: Any, client: Any):
+    upload(client, "bad", [{"prompt": "only prompts here"}])
+    client.create_repo(RepoRequest(name="r"))
+    job = client.create_finetuning_job(
+        FinetuningJobRequest(base_model="qwen3-8b", dataset="bad", repo="r")
+    )
+    with pytest.raises(PredibaseJobFailed, match="completion"):
+        sensor(job.id, deferrable=False, timeout=30).execute(make_context())
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_timeout_raises_sensor_timeout(emulator: Any, job_id: str, deferrable: bool):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    op = sensor(job_id, deferrable=deferrable, timeout=0.4)
+    run = run_deferred if deferrable else lambda o, c: o.execute(c)
+    with pytest.raises(AirflowSensorTimeout):
+        run(op, make_context())
+
+
+def test_soft_fail_turns_a_timeout_into_a_skip(emulator: Any, job_id: str):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    with pytest.raises(AirflowSkipException):
+        sensor(job_id, deferrable=False, timeout=0.3, soft_fail=True).execute(make_context())
+
+
+def test_sensor_never_cancels_the_job(emulator: Any, client: Any, job_id: str):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    with pytest.raises(AirflowSensorTimeout):
+        run_deferred(sensor(job_id, deferrable=True, timeout=0.3), make_context())
+    assert client.get_finetuning_job(job_id).status == "training"
+
+
+def test_unknown_job_type_fails_at_parse_time_with_the_choices():
+    with pytest.raises(ValueError, match="finetuning_job, batch_inference_job"):
+        sensor("x", job_type="training")
