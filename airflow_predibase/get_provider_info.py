@@ -50,6 +50,12 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"]},
                         "description": "Default https://serving.app.predibase.com",
                     },
+                    "base_url": {
+                        "label": "Control plane URL (full)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Overrides Host, e.g. http://127.0.0.1:8080/v2 "
+                        "for the local emulator.",
+                    },
                     "timeout": {
                         "label": "Request timeout (s)",
                         "schema": {"type": ["number", "null"]},

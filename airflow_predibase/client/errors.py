@@ -5,6 +5,7 @@
     │   └── APITimeoutError           ... because a timeout expired
     ├── OutcomeUnknownError           a create POST may or may not have taken effect
     ├── StreamError                   an error event inside a 200 stream
+    ├── ResponseValidationError       a success answer whose body is not what was expected
     └── APIStatusError                the server answered with an error status
         ├── BadRequestError           400 and 422 (validation)
         ├── AuthenticationError       401
@@ -75,6 +76,10 @@ class StreamError(PredibaseError):
     def __init__(self, message: str, *, error_type: str | None = None, **kwargs: object) -> None:
         self.error_type = error_type
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ResponseValidationError(PredibaseError):
+    """A 2xx answer whose body does not parse into the expected model (or a bad result line)."""
 
 
 class APIStatusError(PredibaseError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-
 #: {status enum: (terminal values, success values)}, filled in below each enum.
 _SEMANTICS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
 

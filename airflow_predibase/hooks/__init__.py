@@ -1,0 +1,1 @@
+"""Airflow hooks. Import `PredibaseHook` from `airflow_predibase.hooks.predibase`."""

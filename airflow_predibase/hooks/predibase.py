@@ -1,0 +1,219 @@
+"""PredibaseHook: an Airflow connection turned into a Predibase client. Nothing else.
+
+Connection fields (docs/connection.md has examples of every form):
+
+| field                  | meaning                                                          |
+| ---------------------- | ---------------------------------------------------------------- |
+| password               | API token (`pb_...`); registered with the secrets masker on read |
+| host (+ port, schema)  | control plane; a full URL, or a bare host (see `control_url`)    |
+| extra `tenant_id`      | tenant short code, needed for serving calls                      |
+| extra `serving_url`    | serving base (default https://serving.app.predibase.com)          |
+| extra `timeout`        | seconds per request (default 30)                                 |
+| extra `max_retries`    | retries after the first attempt (default 4)                      |
+| extra `base_url`       | full control URL; overrides host                                 |
+
+Extras may also carry the UI's `extra__predibase__` prefix. The client is imported inside
+the methods: DAG files import hooks constantly, and this module must stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    import httpx
+
+    from airflow_predibase.client import (
+        AsyncPredibaseClient,
+        ClientSettings,
+        PredibaseClient,
+        RetryPolicy,
+    )
+
+_PREFIX = "extra__predibase__"
+
+
+def _extras(conn: Any) -> dict[str, Any]:
+    return {
+        key.removeprefix(_PREFIX): value
+        for key, value in (conn.extra_dejson or {}).items()
+        if value not in (None, "")
+    }
+
+
+async def _amask_secret(secret: str) -> None:
+    # The sync mask_secret tells the supervisor with a blocking send, which can deadlock in
+    # the triggerer's event loop. Older Task SDKs have no async variant: mask locally then.
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+    else:
+        await amask_secret(secret)
+
+
+def control_url(conn: Any, extras: dict[str, Any]) -> str:
+    """The control base URL from extra `base_url`, else host/port/schema, else the default.
+
+    `host` may be a full URL (`https://api.app.predibase.com/v2`) or a bare host. A URI
+    connection splits a URL into host, port and schema (the path), so they are put back
+    together here. A bare host gets https, except a loopback host (the local emulator),
+    which gets http; the path defaults to `/v2`.
+    """
+    from airflow_predibase.client.settings import DEFAULT_BASE_URL, _is_loopback
+
+    if extras.get("base_url"):
+        return str(extras["base_url"])
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        rest = host
+        hostname = urlsplit(f"//{host}").hostname or ""
+        scheme = "http" if _is_loopback(hostname) else "https"
+    netloc, _, path = rest.partition("/")
+    if conn.port and urlsplit(f"//{netloc}").port is None:
+        netloc = f"{netloc}:{conn.port}"
+    path = path.strip("/") or (conn.schema or "").strip("/") or "v2"
+    return f"{scheme}://{netloc}/{path}"
+
+
+def settings_from_connection(conn: Any) -> ClientSettings:
+    """ClientSettings for an Airflow Connection. Mask the token before calling this."""
+    from airflow_predibase.client.settings import (
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_SERVING_URL,
+        DEFAULT_TIMEOUT,
+        ClientSettings,
+    )
+
+    token = conn.password
+    if not token:
+        raise ValueError(
+            f"connection {conn.conn_id!r} has no API token: put the Predibase token "
+            "(pb_...) in the connection's password"
+        )
+    extras = _extras(conn)
+    try:
+        timeout = float(extras.get("timeout", DEFAULT_TIMEOUT))
+        max_retries = int(extras.get("max_retries", DEFAULT_MAX_RETRIES))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"connection {conn.conn_id!r}: bad timeout/max_retries ({exc})") from None
+    return ClientSettings(
+        token=token,
+        base_url=control_url(conn, extras),
+        serving_url=str(extras.get("serving_url", DEFAULT_SERVING_URL)),
+        tenant_id=extras.get("tenant_id"),
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+class PredibaseHook(BaseHook):
+    """Predibase clients configured from an Airflow connection.
+
+    Args:
+        predibase_conn_id: the connection to use (type `predibase`).
+        http_client: seam for tests: an `httpx.Client` (e.g. over `httpx.MockTransport`)
+            that `get_client()` sends through instead of its own.
+        async_http_client: seam for tests: an `httpx.AsyncClient` that
+            `get_async_client()` uses instead of the shared per-event-loop client.
+
+    No connection is read and nothing is sent until a method needs it.
+    """
+
+    conn_name_attr = "predibase_conn_id"
+    default_conn_name = "predibase_default"
+    conn_type = "predibase"
+    hook_name = "Predibase"
+
+    def __init__(
+        self,
+        predibase_conn_id: str = default_conn_name,
+        *,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.predibase_conn_id = predibase_conn_id
+        self._http_client = http_client
+        self._async_http_client = async_http_client
+        self._settings: ClientSettings | None = None
+        self._client: PredibaseClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(predibase_conn_id={self.predibase_conn_id!r})"
+
+    def get_settings(self) -> ClientSettings:
+        """Client settings from the connection (read once per hook)."""
+        if self._settings is None:
+            from airflow.sdk.log import mask_secret
+
+            conn = self.get_connection(self.predibase_conn_id)
+            if conn.password:
+                mask_secret(conn.password)
+            self._settings = settings_from_connection(conn)
+        return self._settings
+
+    def get_client(self) -> PredibaseClient:
+        """The blocking client, for workers (one per hook)."""
+        if self._client is None:
+            from airflow_predibase.client import PredibaseClient
+
+            self._client = PredibaseClient(self.get_settings(), http_client=self._http_client)
+        return self._client
+
+    def get_conn(self) -> PredibaseClient:
+        return self.get_client()
+
+    async def get_async_client(self, retry: RetryPolicy | None = None) -> AsyncPredibaseClient:
+        """An async client for triggers, on the event loop's shared HTTP client.
+
+        Uses Airflow's async connection lookup (a sync lookup raises inside the triggerer's
+        loop). Cheap to call per trigger run; closing it never closes the shared client.
+        `retry` defaults to the connection's `max_retries`; a trigger that got a policy as
+        kwargs passes `RetryPolicy.from_dict(...)`.
+        """
+        from airflow_predibase.client import AsyncPredibaseClient
+        from airflow_predibase.client._pool import shared_async_http
+
+        if self._settings is None:
+            conn = await self.aget_connection(self.predibase_conn_id)
+            if conn.password:
+                await _amask_secret(conn.password)
+            self._settings = settings_from_connection(conn)
+        if self._async_http_client is not None:
+            http_client, limiter = self._async_http_client, None
+        else:
+            http_client, limiter = shared_async_http()
+        return AsyncPredibaseClient(
+            self._settings, http_client=http_client, retry=retry, limiter=limiter
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call (GET /models), without retries. Never raises."""
+        from airflow_predibase.client import PredibaseClient, RetryPolicy, errors
+
+        try:
+            settings = self.get_settings()
+            client = PredibaseClient(
+                settings, http_client=self._http_client, retry=RetryPolicy(max_attempts=1)
+            )
+            with client:
+                models = client.list_models()
+        except errors.AuthenticationError as exc:
+            return False, f"Predibase rejected the API token (HTTP 401: {exc.message})"
+        except errors.PermissionDeniedError as exc:
+            return False, f"The API token may not list models (HTTP 403: {exc.message})"
+        except errors.APIConnectionError as exc:
+            return False, f"Could not reach {settings.base_url}: {exc.message}"
+        except Exception as exc:  # the UI shows the message; a traceback helps nobody there
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected to {settings.base_url}: {len(models)} base models available"
