@@ -57,6 +57,24 @@ async def _amask_secret(secret: str) -> None:
         await amask_secret(secret)
 
 
+async def _aget_connection(conn_id: str) -> Any:
+    """Airflow's async connection lookup, portable across 3.1-3.3.
+
+    The compat helper avoids 3.1's `aget_connection`, which masks synchronously and can
+    deadlock in the triggerer. `airflow dags test` runs triggers without an async path to
+    connections stored in the metadata DB; there the sync lookup, in a thread, finds them.
+    """
+    from airflow.providers.common.compat.connection import get_async_connection
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    try:
+        return await get_async_connection(conn_id)
+    except AirflowNotFoundException:
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
 def control_url(conn: Any, extras: dict[str, Any]) -> str:
     """The control base URL from extra `base_url`, else host/port/schema, else the default.
 
@@ -185,7 +203,7 @@ class PredibaseHook(BaseHook):
         from airflow_predibase.client._pool import shared_async_http
 
         if self._settings is None:
-            conn = await self.aget_connection(self.predibase_conn_id)
+            conn = await _aget_connection(self.predibase_conn_id)
             if conn.password:
                 await _amask_secret(conn.password)
             self._settings = settings_from_connection(conn)
