@@ -145,7 +145,8 @@ def complete_dataset_upload(
     body = DatasetUploadComplete(
         name=name, upload_token=upload_token, description=description
     ).to_body()
-    return _one(ApiRequest("PUT", "/datasets/upload", json=body), Dataset)
+    # The server consumes the upload token: a blind retry would answer 404, not the dataset.
+    return _one(ApiRequest("PUT", "/datasets/upload", json=body, idempotent=False), Dataset)
 
 
 def upload_mime_type(file_name: str) -> str:

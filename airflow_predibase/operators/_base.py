@@ -240,6 +240,13 @@ def coerce_list(value: Any, field: str) -> list[Any] | None:
     return list(value)
 
 
+def check_choice(field: str, value: Any, choices: Sequence[Any], hint: str = "") -> None:
+    """ValueError naming the field and the valid choices (rendered values only)."""
+    if not is_templated(value) and value not in choices:
+        valid = ", ".join(str(c) for c in choices)
+        raise ValueError(f"{field}={value!r} is not valid; choose one of: {valid}{hint}")
+
+
 def is_templated(value: Any) -> bool:
     """True while a value still holds Jinja (validation waits until it is rendered)."""
     return isinstance(value, str) and "{{" in value

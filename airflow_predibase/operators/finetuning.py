@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
+    check_choice,
     coerce_mapping,
     is_templated,
 )
@@ -23,11 +24,6 @@ ADAPTER_TYPES = ("lora", "turbo_lora", "turbo")
 TASKS = ("sft", "continued_pretraining", "grpo")
 #: Fields set by the operator's own parameters, not through `hyperparameters`.
 _RESERVED = frozenset({"base_model", "dataset", "repo", "adapter_type", "task", "description"})
-
-
-def _check_choice(field: str, value: Any, choices: Sequence[str]) -> None:
-    if not is_templated(value) and value not in choices:
-        raise ValueError(f"{field}={value!r} is not valid; choose one of: {', '.join(choices)}")
 
 
 class FinetuneOperator(PredibaseBaseOperator):
@@ -88,8 +84,8 @@ class FinetuneOperator(PredibaseBaseOperator):
 
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), adapter_asset(repo)]
         super().__init__(**kwargs)
-        _check_choice("adapter_type", adapter_type, ADAPTER_TYPES)
-        _check_choice("task", task, TASKS)
+        check_choice("adapter_type", adapter_type, ADAPTER_TYPES)
+        check_choice("task", task, TASKS)
         if isinstance(hyperparameters, dict):
             self._check_hyperparameter_names(hyperparameters)
         self.base_model = base_model
@@ -121,8 +117,8 @@ class FinetuneOperator(PredibaseBaseOperator):
         from airflow_predibase.exceptions import PredibaseInvalidParameter
 
         try:
-            _check_choice("adapter_type", self.adapter_type, ADAPTER_TYPES)
-            _check_choice("task", self.task, TASKS)
+            check_choice("adapter_type", self.adapter_type, ADAPTER_TYPES)
+            check_choice("task", self.task, TASKS)
             hyperparameters = coerce_mapping(self.hyperparameters, "hyperparameters")
             self._check_hyperparameter_names(hyperparameters)
             return FinetuningJobRequest(

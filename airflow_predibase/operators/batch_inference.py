@@ -1,0 +1,308 @@
+"""BatchInferenceOperator: score a dataset server side, exactly once per task instance, and
+account for every row."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_predibase.operators._base import PredibaseBaseOperator, coerce_int, is_templated
+from airflow_predibase.operators._idempotency import Ledger, resolve_job, task_key
+from airflow_predibase.triggers.base import BatchInferenceJobTrigger
+
+if TYPE_CHECKING:
+    from airflow_predibase.client.models import BatchInferenceJobRequest, BatchOutputRow
+    from airflow_predibase.triggers.events import JobEvent
+
+_SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """How the rows of a batch job came out."""
+
+    rows: int
+    succeeded: int
+    failed: int
+
+
+def _sample(ids: Sequence[str]) -> str:
+    more = f", ... ({len(ids) - _SAMPLE} more)" if len(ids) > _SAMPLE else ""
+    return ", ".join(repr(i) for i in ids[:_SAMPLE]) + more
+
+
+def row_failed(row: BatchOutputRow) -> bool:
+    return row.error is not None or row.response is None or row.response.status_code >= 400
+
+
+def reconcile(
+    results: Sequence[BatchOutputRow],
+    *,
+    job_id: str,
+    total_rows: int | None,
+    expected_rows: int | None = None,
+    expected_ids: Collection[str] | None = None,
+) -> tuple[list[BatchOutputRow], RowCounts]:
+    """The results sorted by custom_id, and their counts, once every input row is known to
+    have exactly one result. Otherwise PredibaseJobFailed names the offending custom_ids.
+
+    The input rows are known by count (`total_rows` from the platform, `expected_rows` from
+    the user) and, when the input file is given, by custom_id (`expected_ids`).
+    """
+    from airflow_predibase.exceptions import PredibaseJobFailed
+
+    seen = Counter(row.custom_id for row in results)
+    problems: list[str] = []
+    duplicated = sorted(i for i, n in seen.items() if n > 1)
+    if duplicated:
+        problems.append(
+            f"{len(duplicated)} custom_id(s) have several results: {_sample(duplicated)}"
+        )
+    if expected_ids is not None:
+        missing = sorted(set(expected_ids) - seen.keys())
+        unexpected = sorted(seen.keys() - set(expected_ids))
+        if missing:
+            problems.append(f"{len(missing)} input row(s) have no result: {_sample(missing)}")
+        if unexpected:
+            problems.append(
+                f"{len(unexpected)} result(s) match no input row: {_sample(unexpected)}"
+            )
+    for label, count in (("total_rows", total_rows), ("expected_rows", expected_rows)):
+        if count is not None and count != len(seen):
+            problems.append(f"{label} is {count} but {len(seen)} distinct custom_ids came back")
+    if problems:
+        raise PredibaseJobFailed(
+            f"batch inference job {job_id} did not return exactly one result per input row: "
+            + "; ".join(problems),
+            resource_id=job_id,
+            remote_status="completed",
+        )
+    failed = sum(1 for row in results if row_failed(row))
+    ordered = sorted(results, key=lambda row: row.custom_id)
+    return ordered, RowCounts(len(results), len(results) - failed, failed)
+
+
+def write_results(location: Any, rows: Sequence[BatchOutputRow]) -> None:
+    """One JSON line per result, in the given order, to a local or object-storage path."""
+    from airflow_predibase.operators._dataset_files import storage_path
+
+    path = storage_path(location)
+    if getattr(path, "protocol", "") in ("", "file", "local"):
+        # Not on object stores: there a mkdir can mean creating a bucket.
+        path.parent.mkdir(parents=True, exist_ok=True)
+    lines = (json.dumps(row.model_dump(mode="json", by_alias=True)) + "\n" for row in rows)
+    path.write_bytes("".join(lines).encode())
+
+
+def read_input_ids(location: Any) -> list[str]:
+    """The custom_ids of a batch input file (CSV, JSONL, JSON, or Parquet with pyarrow)."""
+    from airflow_predibase.operators._dataset_files import (
+        check_records,
+        file_format,
+        iter_records,
+        storage_path,
+    )
+
+    path = storage_path(location)
+    where = str(location)
+    records = iter_records(path.read_bytes(), file_format(path.name), where)
+    if records is None:
+        raise ValueError(f"cannot read {where}: reading Parquet needs pyarrow")
+    ids: list[str] = []
+
+    def collect() -> Iterator[dict[str, Any]]:
+        for record in records:
+            ids.append(str(record.get("custom_id")))
+            yield record
+
+    check_records(collect(), ("custom_id",), where, "batch")
+    return ids
+
+
+def _reason(row: BatchOutputRow) -> str:
+    if row.error is not None:
+        return row.error.message or row.error.code or "error"
+    return "no response" if row.response is None else f"HTTP {row.response.status_code}"
+
+
+class BatchInferenceOperator(PredibaseBaseOperator):
+    """Run a batch inference job on a dataset and check that every row has one result.
+
+    Rows are in the OpenAI batch format (``custom_id``, ``body``); each row picks the base
+    model (``body.model: ""``) or an adapter (``"<repo>/<version>"``), so one job can score
+    several adapters side by side. The job's console URL and ID are logged and pushed to
+    XCom (``job_id``) as soon as it exists. A retry, a worker crash or a lost create
+    response re-attaches to the job already started for this task instance (see
+    docs/idempotency.md).
+
+    Once the job completes, its results are downloaded and reconciled: every input row
+    must have exactly one result, matched on ``custom_id`` (against the job's
+    ``total_rows``, ``expected_rows`` and, if given, the ids in ``input_file``). A missing
+    or duplicated row fails the task, naming some of the custom_ids. Rows that came back
+    with an error are counted as failed, logged, and kept in the results.
+
+    Returns ``{"job_id", "output", "results_path", "rows", "succeeded", "failed"}``, where
+    ``output`` is ``results_path``, else the job's output location, else the URL of the
+    results file.
+
+    :param base_model: the base model serving the job.
+    :param dataset: name of a connected dataset of batch rows.
+    :param output: where the platform should write its results (passed through).
+    :param description: free text for the job; the idempotency marker is appended to it.
+    :param results_path: write the results here as JSONL, one line per row, sorted by
+        custom_id: a local path or a URL Airflow's object storage writes (``s3://...``).
+    :param input_file: the file the dataset was made from; every custom_id in it must
+        then have a result, and missing ones are named.
+    :param expected_rows: the number of input rows, if known.
+    :param rerun_on_clear: when a user clears this task after its job completed, start a
+        new job (True, default) or reuse the completed one (False). Needs Airflow 3.3's task
+        state store; older versions always reuse.
+    See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
+    """
+
+    template_fields: Sequence[str] = (
+        "base_model",
+        "dataset",
+        "output_location",
+        "description",
+        "results_path",
+        "input_file",
+        "expected_rows",
+    )
+    kind_name = "batch_inference_job"
+    trigger_class = BatchInferenceJobTrigger
+
+    def __init__(
+        self,
+        *,
+        base_model: str,
+        dataset: str,
+        output: str | None = None,
+        description: str | None = None,
+        results_path: Any = None,
+        input_file: Any = None,
+        expected_rows: int | str | None = None,
+        rerun_on_clear: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not is_templated(expected_rows):
+            coerce_int(expected_rows, "expected_rows")
+        self.base_model = base_model
+        self.dataset = dataset
+        # `output` is BaseOperator's XComArg property, so the parameter lives under this name.
+        self.output_location = output
+        self.description = description
+        self.results_path = results_path
+        self.input_file = input_file
+        self.expected_rows = expected_rows
+        self.rerun_on_clear = rerun_on_clear
+        self._input_ids: list[str] | None = None
+
+    def _request(self) -> BatchInferenceJobRequest:
+        """The validated job request from the rendered fields; reads `input_file`."""
+        from airflow.providers.common.compat.sdk import AirflowException
+        from pydantic import ValidationError
+
+        from airflow_predibase.client.models import BatchInferenceJobRequest
+        from airflow_predibase.exceptions import PredibaseInvalidParameter
+
+        try:
+            expected = coerce_int(self.expected_rows, "expected_rows")
+            if expected is not None and expected < 1:
+                raise ValueError(f"expected_rows must be at least 1, got {expected}")
+            if self.input_file:
+                self._input_ids = read_input_ids(self.input_file)
+            return BatchInferenceJobRequest(
+                base_model=self.base_model,
+                dataset=self.dataset,
+                output=self.output_location or None,
+                description=self.description,
+            )
+        except (ValueError, ValidationError) as error:
+            raise PredibaseInvalidParameter(
+                f"BatchInferenceOperator {self.task_id}: {error}"
+            ) from None
+        except OSError as error:
+            raise AirflowException(f"cannot read input_file {self.input_file}: {error}") from error
+
+    def execute(self, context: Any) -> Any:
+        request = self._request()
+        client = self.client
+        ledger = Ledger(context)
+        resolution = resolve_job(
+            key=task_key(context),
+            ledger=ledger,
+            list_jobs=client.list_batch_inference_jobs,
+            get_job=client.get_batch_inference_job,
+            create=lambda text: client.create_batch_inference_job(
+                request.model_copy(update={"description": text})
+            ),
+            description=request.description,
+            rerun_on_clear=self.rerun_on_clear,
+            log=self.log,
+        )
+        job = resolution.job
+        ledger.remember(job.id)
+        context["ti"].xcom_push(key="job_id", value=job.id)
+        self._publish(context, self.kind_name, job.id)
+        self.log.info(
+            "batch inference job %s %s (generation %d)",
+            job.id,
+            resolution.action,
+            resolution.generation,
+        )
+        event = self._wait(job, job.id, self._deadline())
+        return self._finish(context, event)
+
+    def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
+        from airflow_predibase.client.models import BatchInferenceJob
+
+        job = BatchInferenceJob.model_validate(event.resource or {"id": event.resource_id})
+        if self.input_file and self._input_ids is None:  # resumed after deferral
+            self._input_ids = read_input_ids(self.input_file)
+        client = self.client
+        results = client.download_batch_results(job.id)
+        expected_rows = coerce_int(self.expected_rows, "expected_rows")
+        if job.total_rows is None and expected_rows is None and self._input_ids is None:
+            self.log.warning(
+                "the platform did not report total_rows: only duplicates can be checked; "
+                "pass expected_rows or input_file to check that no row is missing"
+            )
+        ordered, counts = reconcile(
+            results,
+            job_id=job.id,
+            total_rows=job.total_rows,
+            expected_rows=expected_rows,
+            expected_ids=self._input_ids,
+        )
+        failed = [row for row in ordered if row_failed(row)]
+        if failed:
+            examples = "; ".join(f"{row.custom_id}: {_reason(row)}" for row in failed[:_SAMPLE])
+            self.log.warning("%d of %d rows failed, e.g. %s", counts.failed, counts.rows, examples)
+        if self.results_path:
+            write_results(self.results_path, ordered)
+            self.log.info("wrote %d results to %s", len(ordered), self.results_path)
+        output = self.results_path or job.output or self.output_location
+        if not output:
+            output = client.get_batch_inference_results(job.id).url
+        Ledger(context).mark_finished(job.id)
+        context["ti"].xcom_push(key="job_id", value=job.id)
+        self.log.info(
+            "batch inference job %s: %d rows, %d succeeded, %d failed",
+            job.id,
+            counts.rows,
+            counts.succeeded,
+            counts.failed,
+        )
+        return {
+            "job_id": job.id,
+            "output": str(output),
+            "results_path": str(self.results_path) if self.results_path else None,
+            "rows": counts.rows,
+            "succeeded": counts.succeeded,
+            "failed": counts.failed,
+        }
