@@ -80,7 +80,9 @@ def make_rows(seed: int = 7, per_category: int = 75) -> list[dict[str, str]]:
 
 
 def main() -> None:
-    out = Path(__file__).resolve().parent.parent / "dags_examples" / "data" / "support_tickets.jsonl"
+    out = (
+        Path(__file__).resolve().parent.parent / "dags_examples" / "data" / "support_tickets.jsonl"
+    )
     with out.open("w") as fh:
         for row in make_rows():
             fh.write(json.dumps(row) + "\n")
