@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from airflow_predibase.triggers.events import JobEvent
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-nf4")
+_XCOM_ACTION = "deploy_action"
 #: Settings accepted through `config`, beside the operator's named parameters.
 CONFIG_KEYS = (
     "scale_up_threshold",
@@ -175,6 +176,8 @@ class DeployOperator(PredibaseBaseOperator):
                 self.log.info("deployment %s already has this configuration", request.name)
                 self._action = "unchanged"
         self._publish(context, self.kind_name, request.name)
+        # Survives the deferral (a resumed task keeps its XComs); read back in _on_success.
+        context["ti"].xcom_push(key=_XCOM_ACTION, value=self._action)
         if not self.wait_for_ready:
             return self._result(request.name)
         event = self._wait(current, request.name, self._deadline())
@@ -190,6 +193,9 @@ class DeployOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
         self.log.info("deployment %s serves (%s)", event.resource_id, event.remote_status)
+        if not hasattr(self, "_action"):
+            ti = context["ti"]
+            self._action = ti.xcom_pull(task_ids=ti.task_id, key=_XCOM_ACTION)
         return self._result(event.resource_id)
 
 

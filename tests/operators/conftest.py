@@ -53,6 +53,10 @@ class RecordingTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
 
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        assert task_ids == self.task_id, "only this task's own XComs are modelled"
+        return self.xcoms.get(key)
+
 
 class DictStateStore:
     """Airflow 3.3's task state store, kept in a dict (shared across 'tries' of a test)."""

@@ -64,6 +64,7 @@ def test_accelerator_cannot_change_in_place(emulator: Any):
 def test_deferred_mode_waits_in_the_trigger(emulator: Any):
     result = run_deferred(deploy(deferrable=True), make_context())
     assert result["name"] == "router"
+    assert result["action"] == "created"
 
 
 def test_failed_deployment_fails_the_task_with_the_reason(emulator: Any):

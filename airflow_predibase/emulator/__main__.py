@@ -1,0 +1,100 @@
+"""`python -m airflow_predibase.emulator` (also the `predibase-emulator` console script)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from airflow_predibase.emulator.app import create_app
+from airflow_predibase.emulator.config import (
+    DEFAULT_PROFILE,
+    DEFAULT_TENANT,
+    DEFAULT_TOKEN,
+    PROFILES,
+    EmulatorConfig,
+)
+from airflow_predibase.emulator.server import bind_socket, connection_dict, uvicorn_config
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="predibase-emulator",
+        description="A local Predibase server: control plane, serving plane and fault injection.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("PREDIBASE_EMULATOR_TOKEN", DEFAULT_TOKEN),
+        help="bearer token clients must send (env PREDIBASE_EMULATOR_TOKEN)",
+    )
+    parser.add_argument(
+        "--tenant",
+        default=os.environ.get("PREDIBASE_EMULATOR_TENANT", DEFAULT_TENANT),
+        help="tenant ID in serving URLs (env PREDIBASE_EMULATOR_TENANT)",
+    )
+    parser.add_argument(
+        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES), help="lifecycle timing"
+    )
+    parser.add_argument(
+        "--state-file", type=Path, default=None, help="SQLite file; state survives restarts"
+    )
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    return parser.parse_args(argv)
+
+
+def banner(url: str, config: EmulatorConfig) -> str:
+    state = str(config.state_file) if config.state_file else "(in memory)"
+    connection = json.dumps(connection_dict(url, config.token, config.tenant))
+    return "\n".join(
+        [
+            f"Predibase emulator listening on {url}",
+            f"  control plane: {url}/v2",
+            f"  serving plane: {url}/{config.tenant}/deployments/v2/llms/<deployment>",
+            f"  control API:   {url}/__emulator__/state",
+            f"  token:         {config.token}",
+            f"  tenant:        {config.tenant}",
+            f"  profile:       {config.profile.name}",
+            f"  state file:    {state}",
+            f"  AIRFLOW_CONN_PREDIBASE_DEFAULT='{connection}'",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = EmulatorConfig(
+            token=args.token,
+            tenant=args.tenant,
+            profile=args.profile,
+            state_file=args.state_file,
+        )
+    except ValueError as exc:
+        print(f"predibase-emulator: {exc}", file=sys.stderr)
+        return 2
+    sock = bind_socket(args.host, args.port)
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    # Printed once the socket listens: a script reading the URL can connect straight away.
+    print(banner(f"http://{host}:{port}", config), flush=True)
+    app = create_app(config)
+    server = uvicorn.Server(
+        uvicorn_config(app, log_level=args.log_level, access_log=args.access_log)
+    )
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: that is a clean stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

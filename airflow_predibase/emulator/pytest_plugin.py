@@ -1,0 +1,66 @@
+"""pytest fixtures for a Predibase emulator, registered by the `pytest11` entry point.
+
+Any project that installs airflow-provider-predibase gets them:
+
+- ``predibase_emulator``: a running `EmulatorServer` (one per session, state reset before
+  each test) with ``AIRFLOW_CONN_PREDIBASE_DEFAULT`` pointing at it for the test.
+- ``predibase_emulator_server``: the session server itself, without reset or env var.
+- ``predibase_emulator_app``: an in-process app on a manual clock (no socket).
+
+The profile of the session server comes from the ini option ``predibase_emulator_profile``
+(default ``fast``). Heavy imports happen inside the fixtures: this module is imported by
+every pytest run in an environment that has the provider installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_predibase.emulator.in_process import InProcessEmulator
+    from airflow_predibase.emulator.server import EmulatorServer
+
+CONNECTION_ENV = "AIRFLOW_CONN_PREDIBASE_DEFAULT"
+PROFILE_OPTION = "predibase_emulator_profile"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        PROFILE_OPTION,
+        help="Timing profile of the predibase_emulator fixture: instant, fast or realistic.",
+        default="fast",
+    )
+
+
+@pytest.fixture(scope="session")
+def predibase_emulator_server(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
+    """One emulator for the whole session, on a free loopback port."""
+    from airflow_predibase.emulator.server import EmulatorServer
+
+    profile = str(request.config.getini(PROFILE_OPTION) or "fast")
+    with EmulatorServer(profile=profile) as server:
+        yield server
+
+
+@pytest.fixture
+def predibase_emulator(
+    predibase_emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> EmulatorServer:
+    """A clean emulator, and the `predibase_default` Airflow connection pointing at it."""
+    predibase_emulator_server.reset()
+    monkeypatch.setenv(CONNECTION_ENV, predibase_emulator_server.connection_json())
+    return predibase_emulator_server
+
+
+@pytest.fixture
+def predibase_emulator_app() -> InProcessEmulator:
+    """A fresh in-process emulator on a `ManualClock` (drive it with httpx.ASGITransport).
+
+    A plain fixture, so it works whatever the project's pytest-asyncio mode is.
+    """
+    from airflow_predibase.emulator.in_process import InProcessEmulator
+
+    return InProcessEmulator.create()

@@ -1,0 +1,1 @@
+"""The platform's resources, one service class per kind, each owning its rules and views."""

@@ -1,0 +1,282 @@
+"""Deployments: `pending` -> `initializing` -> `ready`, updates, standby and deletion.
+
+`standby` is derived rather than scheduled: a `ready` deployment with `min_replicas: 0`
+that has been idle for `cooldown_time` seconds is in standby. The next serving request
+wakes it and waits the profile's cold start, as the real gateway queues it.
+
+Every base model in the catalogue is also served as a shared deployment of the same
+name, always ready, as the platform's shared endpoints are.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from airflow_predibase.client.models import (
+    Deployment,
+    DeploymentRequest,
+    DeploymentStatus,
+    DeploymentUpdateRequest,
+)
+from airflow_predibase.emulator.errors import ApiError
+from airflow_predibase.emulator.lifecycle import GONE, Phase
+from airflow_predibase.emulator.store import Doc
+from airflow_predibase.emulator.wire import iso, wire
+
+if TYPE_CHECKING:
+    from airflow_predibase.emulator.backend import Backend
+
+S = DeploymentStatus
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ADAPTER_ID = re.compile(r"^[^/\s]+/[1-9][0-9]*$")
+SETTINGS = (
+    "accelerator",
+    "min_replicas",
+    "max_replicas",
+    "cooldown_time",
+    "scale_up_threshold",
+    "quantization",
+    "max_total_tokens",
+    "preloaded_adapters",
+    "prefix_caching",
+    "speculator",
+    "uses_guaranteed_capacity",
+    "description",
+)
+
+
+def default_settings() -> dict[str, Any]:
+    """What a deployment gets for the settings its request leaves out (a fresh dict)."""
+    return {
+        "accelerator": "a10_24gb_100",
+        "min_replicas": 0,
+        "max_replicas": 1,
+        "cooldown_time": 3600,
+        "scale_up_threshold": None,
+        "quantization": "none",
+        "max_total_tokens": None,
+        "preloaded_adapters": [],
+        "prefix_caching": False,
+        "speculator": None,
+        "uses_guaranteed_capacity": False,
+        "description": None,
+    }
+
+
+#: Idle time is tracked to the second: enough for cooldowns, and spares a write per request.
+_TOUCH_EVERY = 1.0
+
+
+class Deployments:
+    kind = "deployments"
+    statuses = tuple(s.value for s in S)
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.store = backend.store
+
+    # -- Tracked --------------------------------------------------------------------------
+
+    def load(self, key: str) -> Doc:
+        doc = self.store.get("deployment", key)
+        if doc is None or self.backend.position(doc).status == GONE:
+            if doc is not None:
+                self.store.delete("deployment", key)
+            raise ApiError(404, f"deployment {key!r} not found")
+        return doc
+
+    def save(self, doc: Doc) -> None:
+        self.store.put("deployment", doc["name"], doc)
+
+    def plan(self, doc: Doc, status: str) -> list[Phase]:
+        profile = self.backend.profile
+        if status == S.PENDING:
+            return [(status, profile.deployment_pending), *self.plan(doc, S.INITIALIZING.value)]
+        if status == S.INITIALIZING:
+            return [(status, profile.deployment_initializing), (doc["_fate"], None)]
+        if status == S.UPDATING:
+            return [(status, profile.deployment_updating), (S.READY.value, None)]
+        if status == S.DELETING:
+            return [(status, profile.deployment_deleting), (GONE, None)]
+        return [(status, None)]
+
+    def status(self, doc: Doc) -> str:
+        now = self.backend.now()
+        position = self.backend.position(doc)
+        if position.status == S.READY and doc["config"]["min_replicas"] == 0:
+            idle_since = max(position.started, doc.get("_last_used") or 0.0)
+            if now - idle_since >= doc["config"]["cooldown_time"]:
+                return S.STANDBY.value
+        return position.status
+
+    def view(self, doc: Doc) -> dict[str, Any]:
+        fields = {
+            "name": doc["name"],
+            "base_model": doc["base_model"],
+            "status": self.status(doc),
+            **doc["config"],
+            "created_at": iso(doc["created_at"]),
+            "updated_at": iso(doc.get("updated_at")),
+        }
+        if fields["status"] == S.FAILED:
+            fields["error"] = doc.get("_error") or "deployment failed"
+        return wire(Deployment, fields)
+
+    def views(self) -> list[dict[str, Any]]:
+        live = []
+        for doc in self.store.list("deployment"):
+            if self.backend.position(doc).status == GONE:
+                self.store.delete("deployment", doc["name"])
+            else:
+                live.append(self.view(doc))
+        return live
+
+    # -- control plane ------------------------------------------------------------------------
+
+    def get(self, name: str) -> dict[str, Any]:
+        doc = self.backend.on_read(self, self.load(name))
+        if self.backend.position(doc).status == GONE:
+            self.store.delete("deployment", name)
+            raise ApiError(404, f"deployment {name!r} not found")
+        return self.view(doc)
+
+    def create(self, request: DeploymentRequest) -> dict[str, Any]:
+        if not _NAME.match(request.name):
+            raise ApiError(
+                400,
+                f"invalid deployment name {request.name!r}: use 1-63 lower-case letters, "
+                "digits and hyphens, starting and ending with a letter or digit",
+            )
+        try:
+            self.load(request.name)
+        except ApiError:
+            pass
+        else:
+            raise ApiError(409, f"deployment {request.name!r} already exists")
+        self.backend.require_base_model(request.base_model)
+        config = default_settings()
+        config.update(self._settings(request))
+        self._check(config)
+        error = self.backend.take_failure(self.kind)
+        doc: Doc = {
+            "name": request.name,
+            "base_model": request.base_model,
+            "config": config,
+            "created_at": self.backend.now(),
+            "updated_at": None,
+            "_fate": S.READY.value if error is None else S.FAILED.value,
+        }
+        if error is not None:
+            doc["_error"] = error
+        self.backend.begin(doc, self.plan(doc, S.PENDING.value))
+        self.save(doc)
+        return self.view(doc)
+
+    def update(self, name: str, request: DeploymentUpdateRequest) -> dict[str, Any]:
+        doc = self.load(name)
+        status = self.status(doc)
+        if status in (S.PENDING, S.INITIALIZING, S.DELETING):
+            raise ApiError(409, f"deployment {name!r} is {status}; update it once it is ready")
+        if request.base_model is not None and request.base_model != doc["base_model"]:
+            raise ApiError(
+                400,
+                f"the base model cannot be changed (deployment {name!r} serves "
+                f"{doc['base_model']}); create a new deployment instead",
+            )
+        changes = self._settings(request)
+        current = doc["config"]["accelerator"]
+        if "accelerator" in changes and changes["accelerator"] != current:
+            raise ApiError(
+                400,
+                f"the accelerator cannot be changed by an update (deployment {name!r} runs on "
+                f"{current}, asked for {changes['accelerator']}); create a new deployment",
+            )
+        config = {**doc["config"], **changes}
+        self._check(config)
+        doc["config"] = config
+        doc["updated_at"] = self.backend.now()
+        doc["_last_used"] = self.backend.now()
+        self.backend.begin(doc, self.plan(doc, S.UPDATING.value))
+        self.save(doc)
+        return self.view(doc)
+
+    def delete(self, name: str) -> dict[str, Any]:
+        doc = self.load(name)
+        if self.backend.position(doc).status != S.DELETING:
+            self.backend.begin(doc, self.plan(doc, S.DELETING.value))
+            self.save(doc)
+        return self.view(doc)
+
+    @staticmethod
+    def _settings(request: DeploymentRequest | DeploymentUpdateRequest) -> dict[str, Any]:
+        """The configuration fields the request sets (unknown extras are ignored)."""
+        sent = request.model_dump(exclude_none=True)
+        return {key: value for key, value in sent.items() if key in SETTINGS}
+
+    @staticmethod
+    def _check(config: dict[str, Any]) -> None:
+        if config["min_replicas"] > config["max_replicas"]:
+            raise ApiError(
+                400,
+                f"min_replicas ({config['min_replicas']}) is larger than max_replicas "
+                f"({config['max_replicas']})",
+            )
+        for adapter_id in config["preloaded_adapters"]:
+            if not _ADAPTER_ID.match(adapter_id):
+                raise ApiError(400, f"preloaded adapter {adapter_id!r} is not <repo>/<version>")
+
+    # -- serving plane ------------------------------------------------------------------------
+
+    def _shared(self, name: str) -> Doc | None:
+        model = self.backend.config.base_model(name)
+        if model is None:
+            return None
+        return {"name": name, "base_model": name, "config": default_settings(), "_shared": True}
+
+    def lookup(self, name: str) -> tuple[Doc, str]:
+        """The deployment a serving request names and its status (404 in serving shape)."""
+        doc = self.store.get("deployment", name)
+        if doc is None or self.backend.position(doc).status == GONE:
+            shared = self._shared(name)
+            if shared is None:
+                raise ApiError(404, f"deployment {name!r} not found", error_type="not_found")
+            return shared, S.READY.value
+        return doc, self.status(doc)
+
+    async def wake(self, name: str) -> Doc:
+        """The deployment, ready to answer: cold-started from standby if need be."""
+        doc, status = self.lookup(name)
+        if doc.get("_shared"):
+            return doc
+        if status == S.STANDBY:
+            doc["_waking"] = True
+            cold_start = self.backend.profile.deployment_cold_start
+            self.backend.begin(doc, [(S.INITIALIZING.value, cold_start), (S.READY.value, None)])
+            self.save(doc)
+            status = S.INITIALIZING.value
+        woken = False
+        if status == S.INITIALIZING and doc.get("_waking"):
+            # Requests that arrive during a cold start queue behind it, like the first.
+            ends = self.backend.position(doc).ends
+            if ends is not None:
+                await self.backend.clock.sleep(ends - self.backend.now())
+            doc, status = self.lookup(name)
+            woken = True
+        servable = (S.READY, S.UPDATING, S.STANDBY) if woken else (S.READY, S.UPDATING)
+        if status not in servable:
+            raise ApiError(
+                503,
+                f"deployment {name!r} is {status}, not serving yet",
+                headers={"Retry-After": "1"},
+            )
+        self._touch(doc, force=woken)
+        return doc
+
+    def _touch(self, doc: Doc, *, force: bool = False) -> None:
+        now = self.backend.now()
+        idle = now - (doc.get("_last_used") or 0.0)
+        if force or (doc["config"]["min_replicas"] == 0 and idle > _TOUCH_EVERY):
+            doc["_last_used"] = now
+            doc.pop("_waking", None)
+            self.save(doc)

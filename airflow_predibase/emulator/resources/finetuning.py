@@ -1,0 +1,195 @@
+"""Fine-tuning jobs: `queued` -> `training` (with advancing progress) -> `completed`.
+
+What a job will end as is settled at creation, from its dataset: a dataset without the
+columns its task needs still gives a job, which trains briefly and ends `errored` with the
+reason, as the platform's preprocessing does. A completed job makes its adapter version
+`ready`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from airflow_predibase.client.models import (
+    TASK_COLUMNS,
+    FinetuningJob,
+    FinetuningJobRequest,
+    FinetuningJobStatus,
+)
+from airflow_predibase.emulator.errors import ApiError
+from airflow_predibase.emulator.lifecycle import Phase
+from airflow_predibase.emulator.store import Doc
+from airflow_predibase.emulator.tabular import train_rows
+from airflow_predibase.emulator.wire import iso, wire
+
+if TYPE_CHECKING:
+    from airflow_predibase.emulator.backend import Backend
+
+S = FinetuningJobStatus
+_BATCH_SIZE = 8
+#: A job doomed by its data fails this far into training, as preprocessing would.
+_DOOMED_FRACTION = 0.2
+
+
+def _loss(fraction: float) -> float:
+    """A plausible, monotonically falling training loss."""
+    return round(0.35 + 2.2 * math.exp(-4.0 * fraction), 4)
+
+
+class FinetuningJobs:
+    kind = "finetuning"
+    statuses = tuple(s.value for s in S)
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.store = backend.store
+
+    # -- Tracked --------------------------------------------------------------------------
+
+    def load(self, key: str) -> Doc:
+        doc = self.store.get("finetuning", key)
+        if doc is None:
+            raise ApiError(404, f"fine-tuning job {key!r} not found")
+        return doc
+
+    def save(self, doc: Doc) -> None:
+        self.store.put("finetuning", doc["id"], doc)
+
+    def plan(self, doc: Doc, status: str) -> list[Phase]:
+        profile = self.backend.profile
+        fate = doc["_fate"]["status"]
+        if status == S.QUEUED:
+            return [(status, profile.finetuning_queued), *self.plan(doc, S.TRAINING.value)]
+        if status == S.TRAINING:
+            if fate == S.COMPLETED:
+                return [(status, profile.finetuning_training), (fate, None)]
+            return [(status, profile.finetuning_training * _DOOMED_FRACTION), (fate, None)]
+        if status == S.STOPPING:
+            return [(status, profile.finetuning_stopping), (S.CANCELED.value, None)]
+        return [(status, None)]
+
+    def view(self, doc: Doc) -> dict[str, Any]:
+        now = self.backend.now()
+        position = self.backend.position(doc)
+        status = S(position.status)
+        marks = self.backend.marks(doc)
+        fields: dict[str, Any] = {
+            "id": doc["id"],
+            "status": status,
+            "base_model": doc["base_model"],
+            "repo": doc["repo"],
+            "dataset": doc["dataset"],
+            "adapter_type": doc["adapter_type"],
+            "task": doc["task"],
+            "description": doc.get("description"),
+            "created_at": iso(doc["created_at"]),
+            "started_at": iso(marks.get(S.TRAINING.value)),
+            "completed_at": iso(marks.get(status.value)) if status.is_terminal else None,
+            "progress": self._progress(doc, status, marks, position.fraction(now)),
+        }
+        if status == S.COMPLETED:
+            fields["adapter_version"] = doc["_version"]
+        if status == S.ERRORED:
+            fields["error"] = doc.get("_error") or doc["_fate"].get("error") or "training failed"
+        return wire(FinetuningJob, fields)
+
+    def _progress(
+        self, doc: Doc, status: S, marks: dict[str, float], fraction: float
+    ) -> dict[str, Any] | None:
+        started = marks.get(S.TRAINING.value)
+        if started is None:
+            return None
+        if status == S.COMPLETED:
+            done = 1.0
+        elif status == S.TRAINING:
+            done = fraction
+        else:
+            # Frozen where training stopped: at the first status reached after it.
+            ended = min((t for t in marks.values() if t > started), default=started)
+            done = min(1.0, (ended - started) / self.backend.profile.finetuning_training)
+        total = int(doc["_total_steps"])
+        step = int(total * done)
+        return {
+            "step": step,
+            "total_steps": total,
+            "epoch": round(doc["_epochs"] * done, 3),
+            "train_loss": _loss(done) if step > 0 else None,
+        }
+
+    def views(self) -> list[dict[str, Any]]:
+        return [self.view(doc) for doc in self.store.list("finetuning")]
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self.view(self.backend.on_read(self, self.load(job_id)))
+
+    def create(self, request: FinetuningJobRequest) -> dict[str, Any]:
+        backend = self.backend
+        backend.require_base_model(request.base_model, finetuning=True)
+        dataset = backend.datasets.connected(request.dataset)
+        if not request.repo:
+            raise ApiError(400, "field 'repo' is required: the adapter version is created in it")
+        repo = backend.repos.load(request.repo)
+        if request.continue_from_version:
+            parent = backend.repos.ready_version(request.continue_from_version)
+            if parent["base_model"] != request.base_model:
+                raise ApiError(
+                    400,
+                    f"cannot continue from {request.continue_from_version}: it was trained on "
+                    f"{parent['base_model']}, not {request.base_model}",
+                )
+        task = request.task or "sft"
+        epochs = request.epochs or 3
+        table = backend.datasets.table(dataset)
+        rows = train_rows(table)
+        fate: dict[str, Any] = {"status": S.COMPLETED.value}
+        missing = [c for c in TASK_COLUMNS[task] if c not in table.columns]
+        if missing:
+            fate = {
+                "status": S.ERRORED.value,
+                "error": (
+                    f"dataset {request.dataset!r} has no {', '.join(missing)} column(s), which "
+                    f"task {task} needs ({', '.join(TASK_COLUMNS[task])}); its columns are "
+                    f"{', '.join(table.columns)}"
+                ),
+            }
+        elif not rows:
+            fate = {
+                "status": S.ERRORED.value,
+                "error": f"dataset {request.dataset!r} has no training rows (all are evaluation)",
+            }
+        scheduled = backend.take_failure(self.kind)
+        if scheduled is not None:
+            fate = {"status": S.ERRORED.value, "error": scheduled}
+        job_id = backend.new_id()
+        knowledge = {"dataset": dataset["name"], "blob": dataset["_blob"], "task": task}
+        version = backend.repos.reserve_version(repo, job_id, request.base_model, knowledge)
+        doc: Doc = {
+            "id": job_id,
+            "base_model": request.base_model,
+            "repo": request.repo,
+            "dataset": request.dataset,
+            "adapter_type": request.adapter_type or "lora",
+            "task": task,
+            "description": request.description,
+            "created_at": backend.now(),
+            "_version": version,
+            "_fate": fate,
+            "_epochs": epochs,
+            "_total_steps": request.train_steps
+            or epochs * max(1, math.ceil(len(rows) / _BATCH_SIZE)),
+        }
+        backend.begin(doc, self.plan(doc, S.QUEUED.value))
+        self.save(doc)
+        return self.view(doc)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        doc = self.load(job_id)
+        status = S(self.backend.position(doc).status)
+        # Cancelling twice, or after the end, changes nothing: on_kill may race completion.
+        if not status.is_terminal and status != S.STOPPING:
+            self.backend.begin(doc, self.plan(doc, S.STOPPING.value))
+            self.save(doc)
+        return self.view(doc)
