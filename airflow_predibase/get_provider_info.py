@@ -20,6 +20,24 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Predibase",
+                "python-modules": [
+                    "airflow_predibase.operators.datasets",
+                    "airflow_predibase.operators.finetuning",
+                    "airflow_predibase.operators.deployments",
+                    "airflow_predibase.operators.batch_inference",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Predibase", "python-modules": ["airflow_predibase.sensors.jobs"]}
+        ],
+        "triggers": [
+            {"integration-name": "Predibase", "python-modules": ["airflow_predibase.triggers.base"]}
+        ],
+        "extra-links": ["airflow_predibase.links.PredibaseConsoleLink"],
         "hooks": [
             {
                 "integration-name": "Predibase",
