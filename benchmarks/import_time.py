@@ -13,6 +13,7 @@ pass/fail: timings belong in benchmarks, not in tests.
     python benchmarks/import_time.py                       # the hook
     python benchmarks/import_time.py airflow_predibase.operators airflow_predibase.sensors
     python benchmarks/import_time.py --runs 21 --detail airflow_predibase.hooks.predibase
+    python benchmarks/import_time.py a.module,another.module   # a group, imported together
 
 Modules that do not exist yet are skipped with a message.
 """
@@ -36,8 +37,8 @@ import sys, time
 t0 = time.perf_counter()
 import {baseline}
 t1 = time.perf_counter()
-if sys.argv[1]:
-    __import__(sys.argv[1])
+for name in filter(None, sys.argv[1].split(",")):
+    __import__(name)
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
@@ -58,15 +59,17 @@ def _probe(module: str, env: dict[str, str]) -> tuple[float, float]:
 
 
 def _exists(module: str) -> bool:
+    """A comma-separated group exists when every member does."""
     try:
-        return importlib.util.find_spec(module) is not None
+        return all(importlib.util.find_spec(m) is not None for m in module.split(","))
     except ModuleNotFoundError:
         return False
 
 
 def _added_modules(module: str, env: dict[str, str], top: int) -> list[tuple[int, str]]:
     """The slowest modules (self time, µs) that importing `module` adds after the baseline."""
-    code = f"import {BASELINE}; import sys; print('---', file=sys.stderr); import {module}"
+    imports = "; ".join(f"import {m}" for m in module.split(","))
+    code = f"import {BASELINE}; import sys; print('---', file=sys.stderr); {imports}"
     err = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
