@@ -8,7 +8,7 @@ method, `_raise_for_event`, turns it into success or a clear failure.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -111,6 +111,41 @@ class PredibaseBaseOperator(BaseOperator):
         context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
         self.log.info("Predibase %s %s: %s", kind.replace("_", " "), resource_id, url)
         return url
+
+    def _run_job(
+        self,
+        context: Any,
+        *,
+        list_jobs: Callable[[], Sequence[Any]],
+        get_job: Callable[[str], Any],
+        create: Callable[[str], Any],
+        description: str | None,
+        rerun_on_clear: bool,
+    ) -> Any:
+        """Start this task instance's job exactly once (see _idempotency), publish it, wait.
+
+        `create` receives the description with the idempotency marker and sends the POST.
+        """
+        from airflow_predibase.operators._idempotency import Ledger, resolve_job, task_key
+
+        ledger = Ledger(context)
+        resolution = resolve_job(
+            key=task_key(context),
+            ledger=ledger,
+            list_jobs=list_jobs,
+            get_job=get_job,
+            create=create,
+            description=description,
+            rerun_on_clear=rerun_on_clear,
+            log=self.log,
+        )
+        job = resolution.job
+        ledger.remember(job.id)
+        context["ti"].xcom_push(key="job_id", value=job.id)
+        self._publish(context, self.kind_name, job.id)
+        self.log.info("job %s %s (generation %d)", job.id, resolution.action, resolution.generation)
+        event = self._wait(job, job.id, self._deadline())
+        return self._finish(context, event)
 
     def _deadline(self) -> float | None:
         return None if self.timeout is None else time.time() + self.timeout

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_predibase.operators._base import PredibaseBaseOperator, coerce_int, is_templated
-from airflow_predibase.operators._idempotency import Ledger, resolve_job, task_key
+from airflow_predibase.operators._idempotency import Ledger
 from airflow_predibase.triggers.base import BatchInferenceJobTrigger
 
 if TYPE_CHECKING:
@@ -232,10 +232,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
     def execute(self, context: Any) -> Any:
         request = self._request()
         client = self.client
-        ledger = Ledger(context)
-        resolution = resolve_job(
-            key=task_key(context),
-            ledger=ledger,
+        return self._run_job(
+            context,
             list_jobs=client.list_batch_inference_jobs,
             get_job=client.get_batch_inference_job,
             create=lambda text: client.create_batch_inference_job(
@@ -243,20 +241,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             ),
             description=request.description,
             rerun_on_clear=self.rerun_on_clear,
-            log=self.log,
         )
-        job = resolution.job
-        ledger.remember(job.id)
-        context["ti"].xcom_push(key="job_id", value=job.id)
-        self._publish(context, self.kind_name, job.id)
-        self.log.info(
-            "batch inference job %s %s (generation %d)",
-            job.id,
-            resolution.action,
-            resolution.generation,
-        )
-        event = self._wait(job, job.id, self._deadline())
-        return self._finish(context, event)
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
         from airflow_predibase.client.models import BatchInferenceJob

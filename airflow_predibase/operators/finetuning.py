@@ -12,7 +12,7 @@ from airflow_predibase.operators._base import (
     coerce_mapping,
     is_templated,
 )
-from airflow_predibase.operators._idempotency import Ledger, resolve_job, task_key
+from airflow_predibase.operators._idempotency import Ledger
 from airflow_predibase.triggers.base import FinetuningJobTrigger
 
 if TYPE_CHECKING:
@@ -149,10 +149,8 @@ class FinetuneOperator(PredibaseBaseOperator):
         request = self._request()
         client = self.client
         self._ensure_repo(client, self.repo)
-        ledger = Ledger(context)
-        resolution = resolve_job(
-            key=task_key(context),
-            ledger=ledger,
+        return self._run_job(
+            context,
             list_jobs=client.list_finetuning_jobs,
             get_job=client.get_finetuning_job,
             create=lambda text: client.create_finetuning_job(
@@ -160,20 +158,7 @@ class FinetuneOperator(PredibaseBaseOperator):
             ),
             description=request.description,
             rerun_on_clear=self.rerun_on_clear,
-            log=self.log,
         )
-        job = resolution.job
-        ledger.remember(job.id)
-        context["ti"].xcom_push(key="job_id", value=job.id)
-        self._publish(context, self.kind_name, job.id)
-        self.log.info(
-            "fine-tuning job %s %s (generation %d)",
-            job.id,
-            resolution.action,
-            resolution.generation,
-        )
-        event = self._wait(job, job.id, self._deadline())
-        return self._finish(context, event)
 
     def _adapter_id(self, job: FinetuningJob) -> str:
         if job.adapter_id:
