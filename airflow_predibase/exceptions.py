@@ -4,6 +4,8 @@
 * `PredibaseJobCancelled` (not retried): someone cancelled the job on purpose.
 * `PredibaseJobTimeout` (not retried): the operator's `timeout` passed; the job was cancelled.
 * `PredibaseInvalidParameter` (not retried): a parameter is wrong; retrying cannot help.
+* `PredibaseRequestRejected` (not retried): Predibase refused the request (400/422 with its
+  reason, or 401/403: the token); sending it again cannot help.
 """
 
 from __future__ import annotations
@@ -40,3 +42,7 @@ class PredibaseJobTimeout(AirflowFailException):
 
 class PredibaseInvalidParameter(AirflowFailException):
     """A parameter is invalid; the message names it and the valid choices."""
+
+
+class PredibaseRequestRejected(AirflowFailException):
+    """Predibase rejected a request for a reason a retry cannot fix; carries its message."""

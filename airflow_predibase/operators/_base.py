@@ -7,11 +7,12 @@ method, `_raise_for_event`, turns it into success or a clear failure.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
@@ -52,6 +53,30 @@ def _seconds(value: timedelta | float | int | str | None, field: str) -> float |
     if seconds <= 0:
         raise ValueError(f"{field} must be positive, got {value!r}")
     return seconds
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail_fast_on_rejection(method: F) -> F:
+    """Decorate `execute`: a request Predibase rejects for good (bad request, bad token,
+    no permission) fails the task without retries, with the server's reason."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from airflow_predibase.client.errors import (
+            AuthenticationError,
+            BadRequestError,
+            PermissionDeniedError,
+        )
+        from airflow_predibase.exceptions import PredibaseRequestRejected
+
+        try:
+            return method(self, *args, **kwargs)
+        except (BadRequestError, AuthenticationError, PermissionDeniedError) as error:
+            raise PredibaseRequestRejected(f"{self.task_id}: {error}") from error
+
+    return wrapper  # type: ignore[return-value]
 
 
 class PredibaseBaseOperator(BaseOperator):
@@ -182,6 +207,7 @@ class PredibaseBaseOperator(BaseOperator):
         self.log.info("deferring: waiting for %s in the triggerer", resource_id)
         self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
 
+    @fail_fast_on_rejection
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
         """Resume after the trigger fired: validate the event, then finish."""
         try:

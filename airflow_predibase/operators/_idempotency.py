@@ -17,7 +17,7 @@ latest job for this task instance          action
 =========================================  ============================================
 none                                       start generation 1
 still running (any non-terminal status)    re-attach and wait
-failed or cancelled                        start the next generation (that is a retry)
+failed, cancelled or being cancelled       start the next generation (that is a retry)
 succeeded, task never finished with it     re-attach: reuse the result (crash recovery)
 succeeded, task already finished with it   a user clear: start the next generation,
                                            unless ``rerun_on_clear=False`` (then reuse)
@@ -135,7 +135,7 @@ def resolve_job(
         generation, latest = ours[-1]
         status = latest.status
         next_generation = generation + 1
-        if not status.is_terminal:
+        if not status.is_terminal and not status.is_winding_down:
             log.info("re-attaching to job %s (generation %d, %s)", latest.id, generation, status)
             return Resolution(latest, generation, "reattached")
         if status.is_success:

@@ -9,7 +9,12 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_predibase.operators._base import PredibaseBaseOperator, coerce_int, is_templated
+from airflow_predibase.operators._base import (
+    PredibaseBaseOperator,
+    coerce_int,
+    fail_fast_on_rejection,
+    is_templated,
+)
 from airflow_predibase.operators._idempotency import Ledger
 from airflow_predibase.triggers.base import BatchInferenceJobTrigger
 
@@ -229,6 +234,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         except OSError as error:
             raise AirflowException(f"cannot read input_file {self.input_file}: {error}") from error
 
+    @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
         request = self._request()
         client = self.client

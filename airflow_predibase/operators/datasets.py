@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_predibase.operators._base import PredibaseBaseOperator, check_choice, is_templated
+from airflow_predibase.operators._base import (
+    PredibaseBaseOperator,
+    check_choice,
+    fail_fast_on_rejection,
+    is_templated,
+)
 from airflow_predibase.operators._dataset_files import (
     DatasetFile,
     file_format,
@@ -151,6 +156,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         )
         return _Payload(fingerprint(checked.content), file=checked)
 
+    @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
         payload = self._payload()
         client = self.client

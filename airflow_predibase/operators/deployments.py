@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,11 +12,13 @@ from airflow_predibase.operators._base import (
     coerce_int,
     coerce_list,
     coerce_mapping,
+    fail_fast_on_rejection,
     is_templated,
 )
 from airflow_predibase.triggers.base import DeploymentTrigger
 
 if TYPE_CHECKING:
+    from airflow_predibase.client import PredibaseClient
     from airflow_predibase.client.models import Deployment, DeploymentRequest
     from airflow_predibase.triggers.events import JobEvent
 
@@ -54,6 +57,9 @@ class DeployOperator(PredibaseBaseOperator):
     :param config: other settings: ``scale_up_threshold``, ``max_total_tokens``,
         ``prefix_caching``, ``speculator``, ``uses_guaranteed_capacity``, ``description``.
     :param wait_for_ready: wait until the deployment serves (``ready`` or ``standby``).
+    :param delete_on_failure: when this task created the deployment and it fails or times
+        out before serving, delete it (a teardown does not run when its setup failed). A
+        deployment found ``failed`` is deleted and created again.
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
@@ -85,6 +91,7 @@ class DeployOperator(PredibaseBaseOperator):
         preloaded_adapters: list[str] | str | None = None,
         config: dict[str, Any] | str | None = None,
         wait_for_ready: bool = True,
+        delete_on_failure: bool = True,
         poll_interval: float = 15.0,
         **kwargs: Any,
     ) -> None:
@@ -99,6 +106,7 @@ class DeployOperator(PredibaseBaseOperator):
         self.preloaded_adapters = preloaded_adapters
         self.config = config
         self.wait_for_ready = wait_for_ready
+        self.delete_on_failure = delete_on_failure
         if not any(is_templated(str(getattr(self, f))) for f in self.template_fields):
             self._request()  # bad literal parameters fail when the DAG is parsed
 
@@ -132,56 +140,86 @@ class DeployOperator(PredibaseBaseOperator):
         except (ValueError, ValidationError) as error:
             raise PredibaseInvalidParameter(f"DeployOperator {self.task_id}: {error}") from None
 
+    @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
-        from airflow_predibase.client.errors import (
-            ConflictError,
-            NotFoundError,
-            OutcomeUnknownError,
-        )
-        from airflow_predibase.client.models import DeploymentConfig, DeploymentUpdateRequest
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
+        from airflow_predibase.client.errors import NotFoundError
 
         request = self._request()
-        client = self.client
         try:
-            current: Deployment | None = client.get_deployment(request.name)
+            current: Deployment | None = self.client.get_deployment(request.name)
         except NotFoundError:
             current = None
+        if current is not None and current.status.is_failure:
+            self.log.warning(
+                "deployment %s is %s: deleting it to create it again", current.name, current.status
+            )
+            delete_and_wait(
+                self.client,
+                current.name,
+                poll_interval=self.poll_interval,
+                deadline=self._deadline(),
+                log=self.log,
+            )
+            current = None
         if current is None:
-            try:
-                current = client.create_deployment(request)
-            except (ConflictError, OutcomeUnknownError) as error:
-                # Created concurrently, or by our own request whose answer was lost.
-                self.log.info("create did not answer cleanly (%s); reading it back", error)
-                current = client.get_deployment(request.name)
-            self._action = "created"
+            current, self._action = self._create(request), "created"
         else:
-            wanted = DeploymentConfig.model_validate(request.model_dump(exclude={"name"}))
-            diff = current.differs_from(wanted)
-            if current.base_model != request.base_model:
-                diff["base_model"] = (current.base_model, request.base_model)
-            fixed = sorted({"accelerator", "base_model"} & set(diff))
-            if fixed:
-                raise PredibaseInvalidParameter(
-                    f"deployment {request.name} exists with a different {' and '.join(fixed)} "
-                    f"({', '.join(f'{k}: {diff[k][0]} -> {diff[k][1]}' for k in fixed)}); "
-                    "these cannot change in place: delete it or choose another name"
-                )
-            if diff:
-                self.log.info("updating deployment %s: %s", request.name, diff)
-                changes = {field: new for field, (_, new) in diff.items()}
-                current = client.update_deployment(request.name, DeploymentUpdateRequest(**changes))
-                self._action = "updated"
-            else:
-                self.log.info("deployment %s already has this configuration", request.name)
-                self._action = "unchanged"
+            current, self._action = self._converge(current, request)
         self._publish(context, self.kind_name, request.name)
-        # Survives the deferral (a resumed task keeps its XComs); read back in _on_success.
+        # Survives the deferral (a resumed task keeps its XComs); read back in _finish.
         context["ti"].xcom_push(key=_XCOM_ACTION, value=self._action)
         if not self.wait_for_ready:
             return self._result(request.name)
         event = self._wait(current, request.name, self._deadline())
         return self._finish(context, event)
+
+    def _create(self, request: DeploymentRequest) -> Deployment:
+        from airflow_predibase.client.errors import ConflictError, OutcomeUnknownError
+
+        try:
+            return self.client.create_deployment(request)
+        except (ConflictError, OutcomeUnknownError) as error:
+            # Created concurrently, or by our own request whose answer was lost.
+            self.log.info("create did not answer cleanly (%s); reading it back", error)
+            return self.client.get_deployment(request.name)
+
+    def _converge(self, current: Deployment, request: DeploymentRequest) -> tuple[Deployment, str]:
+        """Update `current` to what `request` asks for; the accelerator and base model are fixed."""
+        from airflow_predibase.client.models import DeploymentConfig, DeploymentUpdateRequest
+        from airflow_predibase.exceptions import PredibaseInvalidParameter
+
+        wanted = DeploymentConfig.model_validate(request.model_dump(exclude={"name"}))
+        diff = current.differs_from(wanted)
+        if current.base_model != request.base_model:
+            diff["base_model"] = (current.base_model, request.base_model)
+        fixed = sorted({"accelerator", "base_model"} & set(diff))
+        if fixed:
+            raise PredibaseInvalidParameter(
+                f"deployment {request.name} exists with a different {' and '.join(fixed)} "
+                f"({', '.join(f'{k}: {diff[k][0]} -> {diff[k][1]}' for k in fixed)}); "
+                "these cannot change in place: delete it or choose another name"
+            )
+        if not diff:
+            self.log.info("deployment %s already has this configuration", request.name)
+            return current, "unchanged"
+        self.log.info("updating deployment %s: %s", request.name, diff)
+        changes = {field: new for field, (_, new) in diff.items()}
+        return self.client.update_deployment(request.name, DeploymentUpdateRequest(**changes)), (
+            "updated"
+        )
+
+    def _finish(self, context: Any, event: JobEvent) -> Any:
+        if not hasattr(self, "_action"):  # resumed after deferral: a fresh operator object
+            ti = context["ti"]
+            self._action = ti.xcom_pull(task_ids=ti.task_id, key=_XCOM_ACTION)
+        if event.status != "success" and self._action == "created" and self.delete_on_failure:
+            # A teardown only runs when its setup succeeded: clean up what this task made.
+            from airflow_predibase.client.errors import NotFoundError
+
+            self.log.warning("deleting deployment %s, which never served", event.resource_id)
+            with contextlib.suppress(NotFoundError):
+                self.client.delete_deployment(event.resource_id)
+        return super()._finish(context, event)
 
     def _result(self, name: str) -> dict[str, Any]:
         try:
@@ -193,9 +231,6 @@ class DeployOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
         self.log.info("deployment %s serves (%s)", event.resource_id, event.remote_status)
-        if not hasattr(self, "_action"):
-            ti = context["ti"]
-            self._action = ti.xcom_pull(task_ids=ti.task_id, key=_XCOM_ACTION)
         return self._result(event.resource_id)
 
 
@@ -231,29 +266,55 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
         self.missing_ok = missing_ok
         self.wait_for_deletion = wait_for_deletion
 
+    @fail_fast_on_rejection
     def execute(self, context: Any) -> None:
         from airflow.providers.common.compat.sdk import AirflowException
 
         from airflow_predibase.client.errors import NotFoundError
 
-        client = self.client
         try:
-            client.delete_deployment(self.name)
+            self.client.get_deployment(self.name)
         except NotFoundError:
             if not self.missing_ok:
                 raise AirflowException(f"deployment {self.name} does not exist") from None
             self.log.info("deployment %s does not exist: nothing to delete", self.name)
             return
-        self.log.info("deleting deployment %s", self.name)
-        deadline = self._deadline()
-        while self.wait_for_deletion:
-            try:
-                current = client.get_deployment(self.name)
-            except NotFoundError:
-                self.log.info("deployment %s is gone", self.name)
-                return
+        self._publish(context, self.kind_name, self.name)
+        delete_and_wait(
+            self.client,
+            self.name,
+            poll_interval=self.poll_interval,
+            deadline=self._deadline(),
+            log=self.log,
+            wait=self.wait_for_deletion,
+        )
+
+
+def delete_and_wait(
+    client: PredibaseClient,
+    name: str,
+    *,
+    poll_interval: float,
+    deadline: float | None,
+    log: Any,
+    wait: bool = True,
+) -> None:
+    """Delete `name` and (if `wait`) poll until it is gone; PredibaseJobTimeout after
+    `deadline`. A deployment that is already gone is fine."""
+    from airflow_predibase.client.errors import NotFoundError
+    from airflow_predibase.exceptions import PredibaseJobTimeout
+
+    log.info("deleting deployment %s", name)
+    try:
+        client.delete_deployment(name)
+        while wait:
+            current = client.get_deployment(name)
             if deadline is not None and time.time() >= deadline:
-                raise AirflowException(
-                    f"deployment {self.name} still {current.status} after {self.timeout} s"
+                raise PredibaseJobTimeout(
+                    f"deployment {name} is still {current.status} after the timeout",
+                    resource_id=name,
+                    remote_status=str(current.status),
                 )
-            time.sleep(self.poll_interval)
+            time.sleep(poll_interval)
+    except NotFoundError:
+        log.info("deployment %s is gone", name)

@@ -10,6 +10,7 @@ from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
     check_choice,
     coerce_mapping,
+    fail_fast_on_rejection,
     is_templated,
 )
 from airflow_predibase.operators._idempotency import Ledger
@@ -145,6 +146,7 @@ class FinetuneOperator(PredibaseBaseOperator):
             with contextlib.suppress(ConflictError):
                 client.create_repo(RepoRequest(name=repo, description="Created by Airflow"))
 
+    @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
         request = self._request()
         client = self.client

@@ -91,9 +91,10 @@ class WaitForJobSensor(BaseSensorOperator):
             return event.resource or {}
         if event.status == "timeout":
             raise AirflowSensorTimeout(event.message)
-        from airflow_predibase.exceptions import PredibaseJobFailed
+        from airflow_predibase.exceptions import PredibaseJobCancelled, PredibaseJobFailed
 
-        raise PredibaseJobFailed(
+        error_class = PredibaseJobCancelled if event.status == "cancelled" else PredibaseJobFailed
+        raise error_class(
             event.message, resource_id=event.resource_id, remote_status=event.remote_status
         )
 

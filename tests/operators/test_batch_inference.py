@@ -18,7 +18,12 @@ from airflow_predibase.exceptions import (
     PredibaseJobTimeout,
 )
 from airflow_predibase.operators.batch_inference import BatchInferenceOperator, reconcile
-from tests.operators.conftest import DictStateStore, make_context, run_deferred
+from tests.operators.conftest import (
+    DictStateStore,
+    make_context,
+    needs_task_state_store,
+    run_deferred,
+)
 
 IDS = ["t05", "t01", "t04", "t02", "t06", "t03"]
 
@@ -238,7 +243,11 @@ def test_lost_create_response_does_not_start_a_second_job(emulator: Any, dataset
     assert len(jobs(emulator)) == 1
 
 
-@pytest.mark.parametrize("with_store", [True, False], ids=["airflow-3.3", "no-state-store"])
+@pytest.mark.parametrize(
+    "with_store",
+    [pytest.param(True, marks=needs_task_state_store), False],
+    ids=["airflow-3.3", "no-state-store"],
+)
 def test_retry_after_a_crash_reattaches_to_the_job(emulator: Any, dataset: str, with_store):
     from airflow.sdk.exceptions import TaskDeferred
 
@@ -253,7 +262,10 @@ def test_retry_after_a_crash_reattaches_to_the_job(emulator: Any, dataset: str, 
     assert len(jobs(emulator)) == 1
 
 
-@pytest.mark.parametrize(("rerun_on_clear", "expected_jobs"), [(True, 2), (False, 1)])
+@pytest.mark.parametrize(
+    ("rerun_on_clear", "expected_jobs"),
+    [pytest.param(True, 2, marks=needs_task_state_store), (False, 1)],
+)
 def test_clear_after_success_reruns_or_reuses(
     emulator: Any, dataset: str, rerun_on_clear: bool, expected_jobs: int
 ):

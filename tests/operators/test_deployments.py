@@ -110,3 +110,46 @@ def test_delete_of_missing_deployment_can_be_strict(emulator: Any):
         DeleteDeploymentOperator(task_id="rm", name="nope", missing_ok=False).execute(
             make_context()
         )
+
+
+def test_a_deployment_that_never_serves_is_deleted_by_the_task_that_created_it(emulator):
+    emulator.admin.fail_next("deployments", error="no capacity")
+    with pytest.raises(PredibaseJobFailed):
+        run_deferred(deploy(deferrable=True), make_context())
+    state = emulator.admin.state()["deployments"]
+    assert state == [] or state[0]["status"] == "deleting"
+
+
+def test_an_existing_failed_deployment_is_recreated(emulator: Any, client: Any):
+    emulator.admin.fail_next("deployments", error="no capacity")
+    with pytest.raises(PredibaseJobFailed):
+        deploy(delete_on_failure=False).execute(make_context())
+    assert client.get_deployment("router").status == "failed"
+    result = deploy().execute(make_context())
+    assert result["action"] == "created"
+    assert client.get_deployment("router").status == "ready"
+
+
+def test_reordered_preloaded_adapters_are_not_a_change(emulator: Any, client: Any):
+    from airflow_predibase.client.models import Deployment, DeploymentConfig
+
+    current = Deployment(name="d", preloaded_adapters=["a/1", "b/2"])
+    assert current.differs_from(DeploymentConfig(preloaded_adapters=["b/2", "a/1"])) == {}
+    assert current.differs_from(DeploymentConfig(preloaded_adapters=["a/1"])) != {}
+
+
+def test_bad_request_from_the_server_fails_without_retry(emulator: Any):
+    from airflow_predibase.exceptions import PredibaseRequestRejected
+
+    with pytest.raises(PredibaseRequestRejected, match="base model"):
+        deploy(base_model="gpt-17").execute(make_context())
+
+
+def test_delete_timeout_is_a_timeout(emulator: Any):
+    from airflow_predibase.exceptions import PredibaseJobTimeout
+    from tests.operators.conftest import QUICK_PROFILE
+
+    deploy().execute(make_context())
+    emulator.admin.set_profile({**QUICK_PROFILE, "deployment_deleting": 3600.0})
+    with pytest.raises(PredibaseJobTimeout, match="deleting"):
+        DeleteDeploymentOperator(task_id="rm", name="router", timeout=0.3).execute(make_context())

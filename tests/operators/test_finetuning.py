@@ -20,6 +20,7 @@ from tests.operators.conftest import (
     STUCK_PROFILE,
     DictStateStore,
     make_context,
+    needs_task_state_store,
     run_deferred,
     upload,
 )
@@ -80,7 +81,11 @@ def test_second_version_goes_to_the_same_repository(emulator: Any, dataset: str)
     assert operator().execute(make_context(run_id="run_b")) == "router/2"
 
 
-@pytest.mark.parametrize("with_store", [True, False], ids=["airflow-3.3", "no-state-store"])
+@pytest.mark.parametrize(
+    "with_store",
+    [pytest.param(True, marks=needs_task_state_store), False],
+    ids=["airflow-3.3", "no-state-store"],
+)
 def test_retry_after_crash_reattaches_to_the_running_job(emulator: Any, dataset, with_store):
     from airflow.sdk.exceptions import TaskDeferred
 
@@ -120,6 +125,7 @@ def test_dataset_without_the_task_columns_fails_with_the_reason(emulator: Any, c
         operator(dataset="no_completion").execute(make_context())
 
 
+@needs_task_state_store
 def test_clear_after_success_starts_a_new_job_by_default(emulator: Any, dataset: str):
     store = DictStateStore()
     assert operator().execute(make_context(store=store)) == "router/1"
@@ -224,3 +230,25 @@ def test_templated_hyperparameters_rendered_as_json_string_work(emulator: Any, d
     assert op.execute(make_context()) == "router/1"
     # 3 rows fit one batch, so the job plans one step per epoch: 2 epochs reached the server.
     assert jobs(emulator)[0]["progress"]["total_steps"] == 2
+
+
+def test_rerun_while_the_last_job_is_being_cancelled_starts_a_new_one(emulator, client, dataset):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    emulator.admin.set_profile({**STUCK_PROFILE, "finetuning_stopping": 3600.0})
+    with pytest.raises(TaskDeferred):
+        operator(deferrable=True).execute(make_context())
+    [first] = jobs(emulator)
+    client.cancel_finetuning_job(first["id"])  # e.g. the user marked the task failed
+    with pytest.raises(TaskDeferred):
+        operator(deferrable=True).execute(make_context())
+    old, new = sorted(jobs(emulator), key=lambda j: j["id"] != first["id"])
+    assert old["status"] == "stopping"
+    assert new["status"] in ("queued", "training")
+
+
+def test_request_the_server_rejects_fails_without_retry(emulator: Any, dataset: str):
+    from airflow_predibase.exceptions import PredibaseRequestRejected
+
+    with pytest.raises(PredibaseRequestRejected, match="base model"):
+        operator(base_model="gpt-17").execute(make_context())

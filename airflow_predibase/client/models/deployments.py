@@ -101,6 +101,10 @@ class Deployment(WireModel):
             current = getattr(self, field, None)
             if field == "accelerator" and current is not None:
                 current = ACCELERATOR_ALIASES.get(current, current)
-            if current != value:
+            if isinstance(current, list) and isinstance(value, list):
+                same = sorted(current) == sorted(value)  # order of adapters does not matter
+            else:
+                same = current == value
+            if not same:
                 diff[field] = (current, value)
         return diff

@@ -15,6 +15,10 @@ from typing import Any
 _SEMANTICS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
 
 
+#: Non-terminal values on their way to a failure state, whatever the resource.
+_WINDING_DOWN = frozenset({"stopping"})
+
+
 class _Status(str, Enum):
     """A string status with terminal/success semantics."""
 
@@ -48,6 +52,11 @@ class _Status(str, Enum):
     def is_success(self) -> bool:
         """True for the terminal states that mean the work succeeded."""
         return str(self._value_) in _SEMANTICS[type(self)][1]
+
+    @property
+    def is_winding_down(self) -> bool:
+        """Not terminal yet, but certain to end in failure (a cancel in progress)."""
+        return str(self._value_) in _WINDING_DOWN
 
     @property
     def is_failure(self) -> bool:
