@@ -58,8 +58,9 @@ class DeployOperator(PredibaseBaseOperator):
         ``prefix_caching``, ``speculator``, ``uses_guaranteed_capacity``, ``description``.
     :param wait_for_ready: wait until the deployment serves (``ready`` or ``standby``).
     :param delete_on_failure: when this task created the deployment and it fails or times
-        out before serving, delete it (a teardown does not run when its setup failed). A
-        deployment found ``failed`` is deleted and created again.
+        out before serving, delete it (a teardown does not run when its setup failed).
+    A deployment found ``failed``, ``stopped`` or ``deleting`` is (waited until) deleted and
+    created again, whatever ``delete_on_failure`` says.
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
@@ -143,13 +144,17 @@ class DeployOperator(PredibaseBaseOperator):
     @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
         from airflow_predibase.client.errors import NotFoundError
+        from airflow_predibase.client.models import DeploymentStatus
 
         request = self._request()
         try:
             current: Deployment | None = self.client.get_deployment(request.name)
         except NotFoundError:
             current = None
-        if current is not None and current.status.is_failure:
+        going = (DeploymentStatus.DELETING,)
+        if current is not None and (current.status.is_failure or current.status in going):
+            # Failed (or already going away, e.g. after an earlier try's delete_on_failure):
+            # make sure it is gone, then create it afresh.
             self.log.warning(
                 "deployment %s is %s: deleting it to create it again", current.name, current.status
             )
@@ -301,12 +306,13 @@ def delete_and_wait(
 ) -> None:
     """Delete `name` and (if `wait`) poll until it is gone; PredibaseJobTimeout after
     `deadline`. A deployment that is already gone is fine."""
-    from airflow_predibase.client.errors import NotFoundError
+    from airflow_predibase.client.errors import ConflictError, NotFoundError
     from airflow_predibase.exceptions import PredibaseJobTimeout
 
     log.info("deleting deployment %s", name)
     try:
-        client.delete_deployment(name)
+        with contextlib.suppress(ConflictError):  # already being deleted
+            client.delete_deployment(name)
         while wait:
             current = client.get_deployment(name)
             if deadline is not None and time.time() >= deadline:

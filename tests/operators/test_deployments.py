@@ -153,3 +153,15 @@ def test_delete_timeout_is_a_timeout(emulator: Any):
     emulator.admin.set_profile({**QUICK_PROFILE, "deployment_deleting": 3600.0})
     with pytest.raises(PredibaseJobTimeout, match="deleting"):
         DeleteDeploymentOperator(task_id="rm", name="router", timeout=0.3).execute(make_context())
+
+
+def test_retry_after_delete_on_failure_waits_for_the_deletion_then_creates(emulator, client):
+    from tests.operators.conftest import QUICK_PROFILE
+
+    emulator.admin.set_profile({**QUICK_PROFILE, "deployment_deleting": 0.5})
+    emulator.admin.fail_next("deployments", error="no capacity")
+    with pytest.raises(PredibaseJobFailed):
+        deploy().execute(make_context())
+    assert client.get_deployment("router").status == "deleting"
+    assert deploy().execute(make_context())["action"] == "created"
+    assert client.get_deployment("router").status == "ready"
