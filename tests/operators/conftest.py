@@ -7,9 +7,7 @@ import asyncio
 import importlib
 import json
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,8 +19,8 @@ from packaging.version import Version
 AIRFLOW_V_3_3_PLUS = Version(AIRFLOW_VERSION).release >= (3, 3)
 needs_task_state_store = pytest.mark.skipif(
     AIRFLOW_V_3_3_PLUS is False,
-    reason="needs Airflow 3.3 (task state store); on 3.1 the description marker alone decides, "
-    "so a clear after success reuses the job (docs/compatibility.md)",
+    reason="needs Airflow 3.3 (task state store); on 3.1 only the description marker finds "
+    "the job, and a clear after success reuses it (docs/compatibility.md)",
 )
 needs_trigger_on_kill = pytest.mark.skipif(
     AIRFLOW_V_3_3_PLUS is False,
@@ -97,17 +95,21 @@ def make_context(
     *, task_id: str = "task", run_id: str = "manual__1", store: DictStateStore | None = None
 ) -> dict[str, Any]:
     """A fresh context for one try. Pass the same `store` to model a retry or clear."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
     return {
         "ti": RecordingTI(task_id=task_id, run_id=run_id),
         "task_state_store": store,
-        "outlet_events": defaultdict(lambda: SimpleNamespace(extra={})),
+        # The real accessor: it keys events by asset name and URI (an Asset itself is not
+        # hashable on Airflow 3.1).
+        "outlet_events": OutletEventAccessors(),
     }
 
 
 def run_deferred(operator: Any, context: dict[str, Any]) -> Any:
     """Execute until it defers, run the (serialization round-tripped) trigger to its first
     event, and resume the operator with it, as the triggerer and a worker would."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     try:
         operator.execute(context)

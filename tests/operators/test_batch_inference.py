@@ -249,7 +249,7 @@ def test_lost_create_response_does_not_start_a_second_job(emulator: Any, dataset
     ids=["airflow-3.3", "no-state-store"],
 )
 def test_retry_after_a_crash_reattaches_to_the_job(emulator: Any, dataset: str, with_store):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     store = DictStateStore() if with_store else None
     emulator.admin.add_fault("drop_after", method="POST", path="/v2/batch-inference/jobs")

@@ -104,7 +104,7 @@ def test_delete_waits_until_gone_and_tolerates_missing(emulator: Any, client: An
 
 
 def test_delete_of_missing_deployment_can_be_strict(emulator: Any):
-    from airflow.sdk.exceptions import AirflowException
+    from airflow.providers.common.compat.sdk import AirflowException
 
     with pytest.raises(AirflowException, match="does not exist"):
         DeleteDeploymentOperator(task_id="rm", name="nope", missing_ok=False).execute(

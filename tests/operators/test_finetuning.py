@@ -87,7 +87,7 @@ def test_second_version_goes_to_the_same_repository(emulator: Any, dataset: str)
     ids=["airflow-3.3", "no-state-store"],
 )
 def test_retry_after_crash_reattaches_to_the_running_job(emulator: Any, dataset, with_store):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     store = DictStateStore() if with_store else None
     first_try = operator(deferrable=True)
@@ -233,7 +233,7 @@ def test_templated_hyperparameters_rendered_as_json_string_work(emulator: Any, d
 
 
 def test_rerun_while_the_last_job_is_being_cancelled_starts_a_new_one(emulator, client, dataset):
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
     emulator.admin.set_profile({**STUCK_PROFILE, "finetuning_stopping": 3600.0})
     with pytest.raises(TaskDeferred):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_predibase.client.models import FinetuningJobRequest, RepoRequest
 from airflow_predibase.exceptions import PredibaseJobFailed

@@ -16,7 +16,7 @@ from airflow_predibase.triggers.base import (
     FinetuningJobTrigger,
     PredibasePollingTrigger,
 )
-from tests.operators.conftest import STUCK_PROFILE, upload
+from tests.operators.conftest import STUCK_PROFILE, needs_trigger_on_kill, upload
 
 ROWS = [{"prompt": "a b c", "completion": "x"}, {"prompt": "d e f", "completion": "y"}]
 
@@ -92,12 +92,14 @@ async def test_deadline_yields_timeout(emulator: Any, job_id: str):
     assert event["status"] == "timeout"
 
 
+@needs_trigger_on_kill
 async def test_on_kill_cancels_the_job(emulator: Any, client: Any, job_id: str):
     emulator.admin.set_profile(STUCK_PROFILE)
     await trigger(job_id).on_kill()
     assert client.get_finetuning_job(job_id).status in ("stopping", "canceled")
 
 
+@needs_trigger_on_kill
 async def test_on_kill_leaves_the_job_alone_when_told_to(emulator, client: Any, job_id: str):
     emulator.admin.set_profile(STUCK_PROFILE)
     await trigger(job_id, cancel_on_kill=False).on_kill()
