@@ -151,11 +151,17 @@ class PredibaseBaseOperator(BaseOperator):
 
         `create` receives the description with the idempotency marker and sends the POST.
         """
-        from airflow_predibase.operators._idempotency import Ledger, resolve_job, task_key
+        from airflow_predibase.operators._idempotency import (
+            Ledger,
+            clear_cycle,
+            resolve_job,
+            task_key,
+        )
 
         ledger = Ledger(context)
         resolution = resolve_job(
             key=task_key(context),
+            cycle=clear_cycle(context),
             ledger=ledger,
             list_jobs=list_jobs,
             get_job=get_job,

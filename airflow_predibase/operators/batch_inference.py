@@ -15,7 +15,6 @@ from airflow_predibase.operators._base import (
     fail_fast_on_rejection,
     is_templated,
 )
-from airflow_predibase.operators._idempotency import Ledger
 from airflow_predibase.triggers.base import BatchInferenceJobTrigger
 
 if TYPE_CHECKING:
@@ -163,8 +162,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         then have a result, and missing ones are named.
     :param expected_rows: the number of input rows, if known.
     :param rerun_on_clear: when a user clears this task after its job completed, start a
-        new job (True, default) or reuse the completed one (False). Needs Airflow 3.3's task
-        state store; older versions always reuse.
+        new job (True, default) or reuse the completed one (False). A retry never starts a
+        second job for one that completed.
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
@@ -280,7 +279,6 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         output = self.results_path or job.output or self.output_location
         if not output:
             output = client.get_batch_inference_results(job.id).url
-        Ledger(context).mark_finished(job.id)
         context["ti"].xcom_push(key="job_id", value=job.id)
         self.log.info(
             "batch inference job %s: %d rows, %d succeeded, %d failed",

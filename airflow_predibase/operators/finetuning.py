@@ -13,7 +13,6 @@ from airflow_predibase.operators._base import (
     fail_fast_on_rejection,
     is_templated,
 )
-from airflow_predibase.operators._idempotency import Ledger
 from airflow_predibase.triggers.base import FinetuningJobTrigger
 
 if TYPE_CHECKING:
@@ -47,8 +46,8 @@ class FinetuneOperator(PredibaseBaseOperator):
         ``apply_chat_template``, ``enable_early_stopping``, ``continue_from_version``.
     :param description: free text for the job; the idempotency marker is appended to it.
     :param rerun_on_clear: when a user clears this task after its job completed, start a
-        new job (True, default) or reuse the completed one (False). Needs Airflow 3.3's task
-        state store; older versions always reuse.
+        new job (True, default) or reuse the completed one (False). A retry never starts a
+        second job for one that completed.
     :param emit_asset: emit the adapter repository Asset (needs a non-templated ``repo``).
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
@@ -183,7 +182,6 @@ class FinetuneOperator(PredibaseBaseOperator):
 
         job = FinetuningJob.model_validate(event.resource or {"id": event.resource_id})
         adapter_id = self._adapter_id(job)
-        Ledger(context).mark_finished(job.id)
         context["ti"].xcom_push(key="job_id", value=job.id)
         self.log.info("adapter %s is ready (job %s)", adapter_id, job.id)
         if self.emit_asset and not is_templated(self.repo):

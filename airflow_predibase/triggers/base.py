@@ -111,6 +111,12 @@ class PredibasePollingTrigger(BaseTrigger):
         cancel_method = self.kind.cancel_method
         if not (self.cancel_on_kill and cancel_method):
             return
+        state = self._task_state()
+        if state in TASK_STILL_WAITING:
+            # Cleared and re-queued, or taken over by another triggerer: the task's next
+            # try re-attaches to this job, so it must keep running.
+            self.log.info("task is %s, not finished: leaving %s running", state, self.resource_id)
+            return
         from airflow_predibase.client.errors import PredibaseError
 
         try:
@@ -119,6 +125,40 @@ class PredibasePollingTrigger(BaseTrigger):
             self.log.info("cancelled %s %s on kill", self.kind.label, self.resource_id)
         except PredibaseError as error:
             self.log.warning("could not cancel %s on kill: %s", self.resource_id, error)
+
+    def _task_state(self) -> str | None:
+        """The task instance's state now, or "unknown" if it cannot be read (then on_kill
+        cancels: a user action is by far the likeliest reason it was called)."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return "unknown"
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+            states = RuntimeTaskInstance.get_task_states(
+                dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+            )
+            name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+            state = states.get(ti.run_id, {}).get(name, "missing")
+        except Exception as error:  # an old Airflow, or no supervisor to ask
+            self.log.warning("cannot read the task's state (%s): cancelling", error)
+            return "unknown"
+        return None if state is None else str(state)
+
+
+#: States in which a task instance will run (or is running) again: it still owns its job.
+TASK_STILL_WAITING = frozenset(
+    {
+        None,
+        "scheduled",
+        "queued",
+        "running",
+        "deferred",
+        "up_for_retry",
+        "up_for_reschedule",
+        "restarting",
+    }
+)
 
 
 class FinetuningJobTrigger(PredibasePollingTrigger):

@@ -8,6 +8,7 @@ import importlib
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ AIRFLOW_V_3_3_PLUS = Version(AIRFLOW_VERSION).release >= (3, 3)
 needs_task_state_store = pytest.mark.skipif(
     AIRFLOW_V_3_3_PLUS is False,
     reason="needs Airflow 3.3 (task state store); on 3.1 only the description marker finds "
-    "the job, and a clear after success reuses it (docs/compatibility.md)",
+    "the job (docs/compatibility.md)",
 )
 needs_trigger_on_kill = pytest.mark.skipif(
     AIRFLOW_V_3_3_PLUS is False,
@@ -62,6 +63,8 @@ class RecordingTI:
     run_id: str = "manual__1"
     map_index: int = -1
     try_number: int = 1
+    max_tries: int = 0
+    task: Any = field(default_factory=lambda: SimpleNamespace(retries=0))
     xcoms: dict[str, Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -92,13 +95,18 @@ class DictStateStore:
 
 
 def make_context(
-    *, task_id: str = "task", run_id: str = "manual__1", store: DictStateStore | None = None
+    *,
+    task_id: str = "task",
+    run_id: str = "manual__1",
+    store: DictStateStore | None = None,
+    clears: int = 0,
 ) -> dict[str, Any]:
-    """A fresh context for one try. Pass the same `store` to model a retry or clear."""
+    """A fresh context for one try. Pass the same `store` to model a retry; `clears` is how
+    many times a user cleared the task (Airflow raises `max_tries` on each clear)."""
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
     return {
-        "ti": RecordingTI(task_id=task_id, run_id=run_id),
+        "ti": RecordingTI(task_id=task_id, run_id=run_id, try_number=clears + 1, max_tries=clears),
         "task_state_store": store,
         # The real accessor: it keys events by asset name and URI (an Asset itself is not
         # hashable on Airflow 3.1).

@@ -264,13 +264,13 @@ def test_retry_after_a_crash_reattaches_to_the_job(emulator: Any, dataset: str, 
 
 @pytest.mark.parametrize(
     ("rerun_on_clear", "expected_jobs"),
-    [pytest.param(True, 2, marks=needs_task_state_store), (False, 1)],
+    [(True, 2), (False, 1)],
 )
 def test_clear_after_success_reruns_or_reuses(
     emulator: Any, dataset: str, rerun_on_clear: bool, expected_jobs: int
 ):
     store = DictStateStore()
     first = operator(rerun_on_clear=rerun_on_clear).execute(make_context(store=store))
-    second = operator(rerun_on_clear=rerun_on_clear).execute(make_context(store=store))
+    second = operator(rerun_on_clear=rerun_on_clear).execute(make_context(store=store, clears=1))
     assert len(jobs(emulator)) == expected_jobs
     assert (first["job_id"] == second["job_id"]) is (not rerun_on_clear)

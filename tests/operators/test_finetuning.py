@@ -125,18 +125,24 @@ def test_dataset_without_the_task_columns_fails_with_the_reason(emulator: Any, c
         operator(dataset="no_completion").execute(make_context())
 
 
-@needs_task_state_store
 def test_clear_after_success_starts_a_new_job_by_default(emulator: Any, dataset: str):
-    store = DictStateStore()
-    assert operator().execute(make_context(store=store)) == "router/1"
-    assert operator().execute(make_context(store=store)) == "router/2"
+    assert operator().execute(make_context()) == "router/1"
+    assert operator().execute(make_context(clears=1)) == "router/2"
     assert len(jobs(emulator)) == 2
 
 
 def test_clear_after_success_can_reuse_the_job(emulator: Any, dataset: str):
+    assert operator(rerun_on_clear=False).execute(make_context()) == "router/1"
+    assert operator(rerun_on_clear=False).execute(make_context(clears=1)) == "router/1"
+    assert len(jobs(emulator)) == 1
+
+
+def test_retry_after_success_reuses_the_job_instead_of_training_again(emulator, dataset):
+    """The job completed but the try failed afterwards (e.g. the API server was away when
+    the task reported success): the retry, in the same clear cycle, reuses the result."""
     store = DictStateStore()
-    assert operator(rerun_on_clear=False).execute(make_context(store=store)) == "router/1"
-    assert operator(rerun_on_clear=False).execute(make_context(store=store)) == "router/1"
+    assert operator().execute(make_context(store=store)) == "router/1"
+    assert operator().execute(make_context(store=store)) == "router/1"
     assert len(jobs(emulator)) == 1
 
 

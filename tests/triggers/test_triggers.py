@@ -111,3 +111,37 @@ async def test_missing_job_fails_at_once(emulator: Any):
     event = await first_event(trigger("no-such-job"))
     assert event["status"] == "failed"
     assert "no-such-job" in event["message"]
+
+
+@needs_trigger_on_kill
+@pytest.mark.parametrize(
+    ("task_state", "cancelled"),
+    [("failed", True), ("success", True), (None, False), ("scheduled", False), ("deferred", False)],
+)
+async def test_on_kill_cancels_only_when_the_task_is_finished(
+    emulator: Any, client: Any, job_id: str, monkeypatch, task_state, cancelled: bool
+):
+    """A clear re-queues the task (its next try re-attaches), and a stale triggerer's copy
+    is killed while the task still waits elsewhere: neither may cancel the job."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    emulator.admin.set_profile(STUCK_PROFILE)
+    asked: list[dict[str, Any]] = []
+
+    def get_task_states(**query: Any) -> dict[str, Any]:  # Airflow's supervisor seam
+        asked.append(query)
+        return {"run_1": {"finetune": task_state}}
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
+    t = trigger(job_id)
+    t.task_instance = SimpleNamespace(
+        dag_id="dag", task_id="finetune", run_id="run_1", map_index=-1
+    )
+    await t.on_kill()
+    assert asked == [
+        {"dag_id": "dag", "map_index": -1, "task_ids": ["finetune"], "run_ids": ["run_1"]}
+    ]
+    status = client.get_finetuning_job(job_id).status
+    assert (status in ("stopping", "canceled")) is cancelled
