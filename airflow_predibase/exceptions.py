@@ -2,6 +2,8 @@
 
 * `PredibaseJobFailed` (retryable): the remote job errored; a retry starts a new one.
 * `PredibaseJobCancelled` (not retried): someone cancelled the job on purpose.
+* `PredibaseWatchedJobFailed` (not retried): a job the sensor watches (started elsewhere)
+  failed.
 * `PredibaseJobTimeout` (not retried): the operator's `timeout` passed; the job was cancelled.
 * `PredibaseInvalidParameter` (not retried): a parameter is wrong; retrying cannot help.
 * `PredibaseRequestRejected` (not retried): Predibase refused the request (400/422 with its
@@ -15,6 +17,15 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 class PredibaseJobFailed(AirflowException):
     """The remote job ended in a failure state. Carries the job ID and the server's reason."""
+
+    def __init__(self, message: str, *, resource_id: str, remote_status: str | None) -> None:
+        super().__init__(message)
+        self.resource_id = resource_id
+        self.remote_status = remote_status
+
+
+class PredibaseWatchedJobFailed(AirflowFailException):
+    """A job `WaitForJobSensor` watched (started elsewhere) failed; retrying cannot help."""
 
     def __init__(self, message: str, *, resource_id: str, remote_status: str | None) -> None:
         super().__init__(message)

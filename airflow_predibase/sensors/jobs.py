@@ -91,9 +91,13 @@ class WaitForJobSensor(BaseSensorOperator):
             return event.resource or {}
         if event.status == "timeout":
             raise AirflowSensorTimeout(event.message)
-        from airflow_predibase.exceptions import PredibaseJobCancelled, PredibaseJobFailed
+        from airflow_predibase.exceptions import PredibaseJobCancelled, PredibaseWatchedJobFailed
 
-        error_class = PredibaseJobCancelled if event.status == "cancelled" else PredibaseJobFailed
+        # Not retried either way: the job was started elsewhere, a retry would only see the
+        # same end. Both are AirflowFailExceptions, so `soft_fail` turns them into a skip.
+        error_class = (
+            PredibaseJobCancelled if event.status == "cancelled" else PredibaseWatchedJobFailed
+        )
         raise error_class(
             event.message, resource_id=event.resource_id, remote_status=event.remote_status
         )
@@ -121,14 +125,21 @@ class WaitForJobSensor(BaseSensorOperator):
         return True
 
     def execute(self, context: Any) -> Any:
+        if not str(self.job_id or "").strip():
+            from airflow.providers.common.compat.sdk import AirflowFailException
+
+            raise AirflowFailException(
+                f"{self.task_id}: job_id is empty (did the template render to nothing? "
+                'trigger the DAG with conf {"job_id": "<id>"})'
+            )
         settings = self.hook.get_settings()
         url = console_url(console_base(settings.base_url), self.job_type, str(self.job_id))
         context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
         self.log.info("waiting for %s %s: %s", self.job_type, self.job_id, url)
-        if not self.deferrable or self.poke(context):
-            if self.deferrable:
-                return self._result
+        if not self.deferrable:
             super().execute(context)
+            return self._result
+        if self._first_check(context):
             return self._result
         from airflow_predibase.triggers import base as triggers
 
@@ -146,6 +157,17 @@ class WaitForJobSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + 120) if self.timeout else None,
         )
+
+    def _first_check(self, context: Any) -> bool:
+        """One poke before deferring, with the same `soft_fail` rule the poke loop applies."""
+        from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
+
+        try:
+            return self.poke(context)
+        except (AirflowFailException, AirflowSensorTimeout) as error:
+            if self.soft_fail:
+                raise AirflowSkipException(f"soft_fail: {error}") from error
+            raise
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
         try:

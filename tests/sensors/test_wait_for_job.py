@@ -8,7 +8,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_predibase.client.models import FinetuningJobRequest, RepoRequest
-from airflow_predibase.exceptions import PredibaseJobFailed
+from airflow_predibase.exceptions import PredibaseWatchedJobFailed
 from airflow_predibase.sensors import WaitForJobSensor
 from tests.operators.conftest import STUCK_PROFILE, make_context, run_deferred, upload
 
@@ -47,7 +47,7 @@ def test_failed_job_fails_with_the_servers_reason(emulator: Any, client: Any):
     job = client.create_finetuning_job(
         FinetuningJobRequest(base_model="qwen3-8b", dataset="bad", repo="r")
     )
-    with pytest.raises(PredibaseJobFailed, match="completion"):
+    with pytest.raises(PredibaseWatchedJobFailed, match="completion"):
         sensor(job.id, deferrable=False, timeout=30).execute(make_context())
 
 
@@ -76,3 +76,30 @@ def test_sensor_never_cancels_the_job(emulator: Any, client: Any, job_id: str):
 def test_unknown_job_type_fails_at_parse_time_with_the_choices():
     with pytest.raises(ValueError, match="finetuning_job, batch_inference_job"):
         sensor("x", job_type="training")
+
+
+@pytest.fixture
+def failed_job_id(client: Any) -> str:
+    upload(client, "bad", [{"prompt": "only prompts here"}])
+    client.create_repo(RepoRequest(name="r"))
+    job = client.create_finetuning_job(
+        FinetuningJobRequest(base_model="qwen3-8b", dataset="bad", repo="r")
+    )
+    return str(job.id)
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_soft_fail_skips_a_failed_job_the_same_way_in_both_modes(
+    emulator: Any, failed_job_id: str, deferrable: bool
+):
+    op = sensor(failed_job_id, deferrable=deferrable, timeout=30, soft_fail=True)
+    run = run_deferred if deferrable else (lambda o, c: o.execute(c))
+    with pytest.raises(AirflowSkipException):
+        run(op, make_context())
+
+
+def test_an_empty_job_id_fails_naming_the_fix(emulator: Any):
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"job_id is empty.*conf"):
+        sensor("", deferrable=False).execute(make_context())
