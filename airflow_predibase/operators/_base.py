@@ -213,6 +213,27 @@ class PredibaseBaseOperator(BaseOperator):
         self.log.info("deferring: waiting for %s in the triggerer", resource_id)
         self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
 
+    def resume_execution(self, next_method: str, next_kwargs: Any, context: Any) -> Any:
+        """If the scheduler's own deferral timeout (our backstop) fires before the trigger
+        reports the deadline, still cancel the job and fail as a timeout, not retried."""
+        try:  # airflow.sdk.exceptions from 3.2; airflow.exceptions on 3.1
+            from airflow.sdk.exceptions import TaskDeferralTimeout
+        except ImportError:  # pragma: no cover - Airflow 3.1
+            from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef]
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout as error:
+            ti = context["ti"]
+            resource_id = ti.xcom_pull(task_ids=ti.task_id, key="job_id") or ""
+            if resource_id:
+                self._cancel(resource_id, reason="deferral timeout")
+            raise PredibaseJobTimeout(
+                f"{self.task_id}: the deferral timed out: {error}",
+                resource_id=resource_id,
+                remote_status=None,
+            ) from error
+
     @fail_fast_on_rejection
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
         """Resume after the trigger fired: validate the event, then finish."""

@@ -76,6 +76,12 @@ class PredibasePollingTrigger(BaseTrigger):
         )
         return Waiter(self.kind, self.resource_id, policy, self.deadline)
 
+    def _poll_budget(self) -> float | None:
+        """Seconds one poll may take: until a little after the deadline, if there is one."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.time(), 0.0) + 5.0
+
     async def _client(self) -> Any:
         from airflow_predibase.hooks.predibase import PredibaseHook
 
@@ -91,7 +97,13 @@ class PredibasePollingTrigger(BaseTrigger):
             await asyncio.sleep(step)
             try:
                 client = client or await self._client()
-                resource = await getattr(client, self.kind.get_method)(self.resource_id)
+                poll = getattr(client, self.kind.get_method)(self.resource_id)
+                # One slow poll (retries, a busy pool) must not carry the wait past the
+                # deadline: the scheduler's backstop would then fire without a cancel.
+                resource = await asyncio.wait_for(poll, self._poll_budget())
+            except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
+                step = waiter.timeout_event()
+                break
             except PredibaseError as error:
                 self.log.warning("poll of %s failed: %s", self.resource_id, error)
                 step = waiter.on_error(error, time.time())

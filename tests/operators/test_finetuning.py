@@ -258,3 +258,18 @@ def test_request_the_server_rejects_fails_without_retry(emulator: Any, dataset: 
 
     with pytest.raises(PredibaseRequestRejected, match="base model"):
         operator(base_model="gpt-17").execute(make_context())
+
+
+def test_scheduler_deferral_timeout_still_cancels_the_job(emulator: Any, dataset: str):
+    """The scheduler's backstop fires before the trigger reports the deadline: the job is
+    cancelled all the same, and the task fails as a timeout (not retried)."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    emulator.admin.set_profile(STUCK_PROFILE)
+    op = operator(deferrable=True, timeout=3600)
+    context = make_context()
+    with pytest.raises(TaskDeferred):
+        op.execute(context)
+    with pytest.raises(PredibaseJobTimeout, match="deferral timed out"):
+        op.resume_execution("__fail__", {"error": "Trigger timeout"}, context)
+    assert jobs(emulator)[0]["status"] in ("stopping", "canceled")

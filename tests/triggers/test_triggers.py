@@ -145,3 +145,14 @@ async def test_on_kill_cancels_only_when_the_task_is_finished(
     ]
     status = client.get_finetuning_job(job_id).status
     assert (status in ("stopping", "canceled")) is cancelled
+
+
+async def test_a_slow_poll_cannot_carry_the_wait_past_the_deadline(emulator: Any, job_id: str):
+    import time
+
+    emulator.admin.set_profile(STUCK_PROFILE)
+    emulator.admin.add_fault("slow", method="GET", path="/v2/finetuning/jobs/*", delay=20)
+    event = await first_event(trigger(job_id, deadline=time.time() + 0.5))
+    assert event["status"] == "timeout"
+    # Cut off mid-poll: the 20 s answer (status "training") was never waited for.
+    assert event["remote_status"] is None
