@@ -100,7 +100,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
-    template_fields: Sequence[str] = ("name", "file", "source", "description")
+    template_fields: Sequence[str] = ("name", "file", "source", "description", "task", "if_exists")
     kind_name = "dataset"
     trigger_class = DatasetTrigger
 
@@ -263,14 +263,13 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         )
 
     def _fail_errored(self, existing: Dataset) -> NoReturn:
-        from airflow_predibase.exceptions import PredibaseJobFailed
+        from airflow_predibase.exceptions import PredibaseInvalidParameter
 
-        raise PredibaseJobFailed(
+        # Not retried: the same bytes under the same name fail the same way every time.
+        raise PredibaseInvalidParameter(
             f"dataset {existing.name!r} already holds this content but errored: "
             f"{existing.last_error or 'no reason given'}. Predibase cannot delete it: fix the "
-            "file and use another name, or set if_exists='version'",
-            resource_id=existing.name,
-            remote_status=str(existing.status),
+            "file and use another name, or set if_exists='version'"
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> str:

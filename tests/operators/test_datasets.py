@@ -184,7 +184,8 @@ def test_errored_dataset_fails_with_the_reason_then_explains_the_retry(
         operator(file=good_file).execute(make_context())
     assert failure.value.remote_status == "errored"
 
-    with pytest.raises(PredibaseJobFailed, match="already holds this content but errored"):
+    # The retry cannot help (same bytes, same name): it fails without another retry.
+    with pytest.raises(PredibaseInvalidParameter, match="already holds this content but errored"):
         operator(file=good_file).execute(make_context())
     assert operator(file=good_file, if_exists="version").execute(make_context()) == "tickets-v2"
 

@@ -127,7 +127,14 @@ def test_jitter_spreads_polls_within_bounds():
 
 def test_first_poll_waits_at_least_the_first_poll_delay():
     w = waiter(first_poll_delay=1.0)
-    assert all(1.0 <= w.first_delay(now=0) <= 1.0 + 5.0 for _ in range(20))  # type: ignore[operator]
+    assert all(w.first_delay(now=0) == 1.0 for _ in range(20))
+
+
+def test_first_polls_of_waits_revived_together_spread_over_one_interval():
+    w = Waiter(KINDS["finetuning_job"], "j", PollPolicy(interval=20, first_poll_delay=1), None)
+    delays = [w.first_delay(now=0) for _ in range(200)]
+    assert all(1.0 <= d <= 21.0 for d in delays)  # type: ignore[operator]
+    assert len({int(d) for d in delays}) >= 15  # type: ignore[arg-type]  (most seconds used)
 
 
 def test_deployment_standby_counts_as_serving():

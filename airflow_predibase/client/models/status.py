@@ -17,6 +17,9 @@ _SEMANTICS: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
 
 #: Non-terminal values on their way to a failure state, whatever the resource.
 _WINDING_DOWN = frozenset({"stopping"})
+#: Terminal values that mean "stopped on purpose" (DeploymentStatus overrides: there,
+#: `stopped` is a failure state, API_NOTES).
+_CANCELLED = frozenset({"canceled", "stopped"})
 
 
 class _Status(str, Enum):
@@ -52,6 +55,11 @@ class _Status(str, Enum):
     def is_success(self) -> bool:
         """True for the terminal states that mean the work succeeded."""
         return str(self._value_) in _SEMANTICS[type(self)][1]
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Terminal because someone stopped the work on purpose (not because it failed)."""
+        return str(self._value_) in _CANCELLED
 
     @property
     def is_winding_down(self) -> bool:
@@ -113,6 +121,11 @@ class DeploymentStatus(_Status):
     FAILED = "failed"
     STOPPED = "stopped"
     DELETING = "deleting"
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Deployments are never cancelled: `failed` and `stopped` are both failures."""
+        return False
 
     @property
     def is_serving(self) -> bool:
