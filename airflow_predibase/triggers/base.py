@@ -16,6 +16,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_predibase.triggers.events import JobEvent
 from airflow_predibase.triggers.polling import PollPolicy, ResourceKind, Waiter, resource_kind
 
+#: Kills still running after their on_kill was interrupted (strong references keep the
+#: event loop from dropping them).
+_KILLS: set[asyncio.Future[None]] = set()
+
 
 class PredibasePollingTrigger(BaseTrigger):
     """Polls one resource until it is terminal, the deadline passes, or polling keeps failing.
@@ -119,11 +123,22 @@ class PredibasePollingTrigger(BaseTrigger):
         """Airflow 3.3+: the user marked the deferred task failed/success or cleared it.
 
         Not called on triggerer shutdown or restart, so a restart never cancels the job.
+        The triggerer re-sends its cancel on every state sync (about once a second) until
+        the trigger has finished, which interrupts an on_kill still waiting on the task
+        state or the cancel request; so the kill runs shielded, to its end.
         """
+        kill = asyncio.ensure_future(self._kill())
+        _KILLS.add(kill)
+        kill.add_done_callback(_KILLS.discard)
+        await asyncio.shield(kill)
+
+    async def _kill(self) -> None:
         cancel_method = self.kind.cancel_method
         if not (self.cancel_on_kill and cancel_method):
             return
-        state = self._task_state()
+        # A sync SDK call needs a greenback portal, which the task Airflow runs on_kill in
+        # (asyncio.wait_for's) does not have: ask from a worker thread.
+        state = await asyncio.to_thread(self._task_state)
         if state in TASK_STILL_WAITING:
             # Cleared and re-queued, or taken over by another triggerer: the task's next
             # try re-attaches to this job, so it must keep running.
