@@ -161,10 +161,10 @@ def test_deferred_timeout_is_enforced_by_the_trigger(emulator: Any, dataset: str
     assert jobs(emulator)[0]["status"] in ("stopping", "canceled")
 
 
-def test_job_cancelled_elsewhere_fails_without_retry(emulator: Any, client: Any, dataset):
-    emulator.admin.set_profile(STUCK_PROFILE)
-    op = operator()
-    outcome: dict[str, BaseException] = {}
+def start_blocking(op: FinetuneOperator, emulator: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run `op` in blocking mode on a thread until its job exists; the outcome lands in the
+    returned dict under "error"."""
+    outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
@@ -176,8 +176,14 @@ def test_job_cancelled_elsewhere_fails_without_retry(emulator: Any, client: Any,
     worker.start()
     deadline = time.monotonic() + 10
     while not jobs(emulator):
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, "the job was never created"
         time.sleep(0.05)
+    return worker, outcome
+
+
+def test_job_cancelled_elsewhere_fails_without_retry(emulator: Any, client: Any, dataset):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    worker, outcome = start_blocking(operator(), emulator)
     client.cancel_finetuning_job(jobs(emulator)[0]["id"])
     worker.join(timeout=20)
     assert isinstance(outcome.get("error"), PredibaseJobCancelled)
@@ -186,20 +192,7 @@ def test_job_cancelled_elsewhere_fails_without_retry(emulator: Any, client: Any,
 def test_on_kill_cancels_the_running_job(emulator: Any, dataset: str):
     emulator.admin.set_profile(STUCK_PROFILE)
     op = operator()
-    outcome: dict[str, BaseException] = {}
-
-    def run() -> None:
-        try:
-            op.execute(make_context())
-        except BaseException as error:
-            outcome["error"] = error
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not jobs(emulator):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    worker, outcome = start_blocking(op, emulator)
     op.on_kill()
     worker.join(timeout=20)
     assert jobs(emulator)[0]["status"] == "canceled"
