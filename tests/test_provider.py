@@ -19,7 +19,9 @@ def test_provider_info_is_valid_against_airflows_schema():
     import airflow
 
     schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
-    jsonschema.validate(get_provider_info(), json.loads(schema_path.read_text()))
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    assert [e.message for e in validator.iter_errors(get_provider_info())] == []
 
 
 def test_package_name_is_the_distribution_name():

@@ -16,13 +16,14 @@ passes, and says so; any other unexpected retry fails the scenario.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -459,6 +460,28 @@ def scenario_create_dropped(ctx: Context, out: ScenarioOutput) -> None:
     assert emulator.admin.faults()["rules"] == [], "a scripted fault was never hit"
 
 
+@contextlib.contextmanager
+def polled_by_a_live_trigger(
+    ctx: Context, dag: str, run: str, emulator: Any, status: str = ""
+) -> Iterator[dict[str, Any]]:
+    """Wait until the run's fine-tune is deferred and a live triggerer has polled its job
+    (the log line starts with `status=<status>`); yield the job while the triggerer is
+    held, so no restart scenario takes it away mid-action."""
+    ctx.stack.wait_for_task_state(dag, run, "finetune", {"deferred"}, timeout=180)
+    [job] = emulator.admin.state()["finetuning_jobs"]
+    polled = f"fine-tuning job {job['id']}: status={status}"
+    with ctx.triggerer_lock:
+        wait(
+            ctx,
+            lambda: any(
+                polled in t for t in trigger_logs(ctx.stack, dag, run, "finetune").values()
+            ),
+            120,
+            "the trigger to poll the job",
+        )
+        yield job
+
+
 # -- 4. kill and clear ------------------------------------------------------------------------
 
 
@@ -466,16 +489,7 @@ def scenario_mark_failed(ctx: Context, out: ScenarioOutput) -> None:
     """Mark the deferred fine-tune failed via REST: on_kill cancels the remote job."""
     dag, stack, emulator = "sys_mark_failed", ctx.stack, ctx.emulators["pb_mark_failed"]
     run = ctx.trigger(dag, "markfailed")
-    stack.wait_for_task_state(dag, run, "finetune", {"deferred"}, timeout=180)
-    [job] = emulator.admin.state()["finetuning_jobs"]
-    polled = f"fine-tuning job {job['id']}: status="
-    with ctx.triggerer_lock:  # the trigger must be running in a live triggerer
-        wait(
-            ctx,
-            lambda: any(polled in t for t in trigger_logs(stack, dag, run, "finetune").values()),
-            120,
-            "the trigger to poll the job",
-        )
+    with polled_by_a_live_trigger(ctx, dag, run, emulator) as job:
         ti = stack.task_instance(dag, run, "finetune")
         assert ti["state"] == "deferred", ti
         stack.set_task_state(dag, run, "finetune", "failed")
@@ -554,16 +568,7 @@ def scenario_clear_deferred(ctx: Context, out: ScenarioOutput) -> None:
     """
     dag, stack, emulator = "sys_clear_deferred", ctx.stack, ctx.emulators["pb_clear_deferred"]
     run = ctx.trigger(dag, "cleardeferred")
-    stack.wait_for_task_state(dag, run, "finetune", {"deferred"}, timeout=180)
-    [job] = emulator.admin.state()["finetuning_jobs"]
-    polled = f"fine-tuning job {job['id']}: status=training"
-    with ctx.triggerer_lock:  # the trigger must be running in a live triggerer
-        wait(
-            ctx,
-            lambda: any(polled in t for t in trigger_logs(stack, dag, run, "finetune").values()),
-            120,
-            "the trigger to poll the job",
-        )
+    with polled_by_a_live_trigger(ctx, dag, run, emulator, status="training") as job:
         stack.clear_tasks(dag, run, ["finetune"])
         out.note(f"cleared finetune via REST while deferred (job {job['id']} training)")
         said = wait(
