@@ -11,16 +11,10 @@ from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseOperatorLink
 
+from airflow_predibase.kinds import ResourceKind
+
 DEFAULT_CONSOLE_URL = "https://app.predibase.com"
 XCOM_CONSOLE_URL = "predibase_console_url"
-
-_PATHS = {
-    "finetuning_job": "/finetuning/jobs/{id}",
-    "batch_inference_job": "/batch-inference/jobs/{id}",
-    "deployment": "/deployments/{id}",
-    "dataset": "/data/datasets/{id}",
-    "adapter": "/adapters/{id}",
-}
 
 
 def console_base(control_url: str, console_url: str | None = None) -> str:
@@ -33,8 +27,9 @@ def console_base(control_url: str, console_url: str | None = None) -> str:
     return f"{parts.scheme}://{parts.netloc}/console"
 
 
-def console_url(base: str, kind: str, resource_id: str) -> str:
-    return base + _PATHS[kind].format(id=quote(resource_id, safe="/"))
+def console_url(base: str, kind: ResourceKind, resource_id: str) -> str:
+    """The console page of one resource of `kind`."""
+    return base + kind.console_path.format(id=quote(resource_id, safe="/"))
 
 
 class PredibaseConsoleLink(BaseOperatorLink):

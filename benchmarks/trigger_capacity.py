@@ -185,7 +185,7 @@ class FullCollections:
 
 
 def _install_waiter_counters() -> None:
-    from airflow_predibase.triggers.polling import Waiter
+    from airflow_predibase.waiting.waiter import Waiter
 
     on_resource, on_error = Waiter.on_resource, Waiter.on_error
 

@@ -1,4 +1,5 @@
-"""Test-wide set-up. Airflow reads its config at import, so the environment is set first."""
+"""Test-wide set-up and shared fixtures. Airflow reads its config at import, so the
+environment is set before anything imports it."""
 
 from __future__ import annotations
 
@@ -9,3 +10,23 @@ _AIRFLOW_HOME = tempfile.mkdtemp(prefix="predibase-tests-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+from typing import Any  # noqa: E402  (after the environment is set)
+
+import pytest  # noqa: E402
+
+from tests.taskkit import QUICK_PROFILE  # noqa: E402
+
+
+@pytest.fixture
+def emulator(predibase_emulator: Any) -> Any:
+    """The emulator with quick lifecycles and the predibase_default connection set."""
+    predibase_emulator.admin.set_profile(QUICK_PROFILE)
+    return predibase_emulator
+
+
+@pytest.fixture
+def client(emulator: Any) -> Any:
+    from airflow_predibase.hooks.predibase import PredibaseHook
+
+    return PredibaseHook().get_client()

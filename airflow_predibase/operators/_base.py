@@ -8,36 +8,36 @@ method, `_raise_for_event`, turns it into success or a clear failure.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_predibase.client.errors import (
+    AuthenticationError,
+    BadRequestError,
+    PermissionDeniedError,
+    PredibaseError,
+)
+from airflow_predibase.deferral import PredibaseWaitMixin, default_deferrable
 from airflow_predibase.exceptions import (
     PredibaseJobCancelled,
     PredibaseJobFailed,
     PredibaseJobTimeout,
+    PredibaseRequestRejected,
 )
-from airflow_predibase.links import (
-    XCOM_CONSOLE_URL,
-    PredibaseConsoleLink,
-    console_base,
-    console_url,
-)
-from airflow_predibase.triggers.events import JobEvent
-from airflow_predibase.triggers.polling import PollPolicy, Waiter, resource_kind, wait_blocking
+from airflow_predibase.kinds import ResourceKind
+from airflow_predibase.links import PredibaseConsoleLink
+from airflow_predibase.operators._idempotency import Ledger, clear_cycle, resolve_job, task_key
+from airflow_predibase.waiting.blocking import wait_blocking
+from airflow_predibase.waiting.events import JobEvent
+from airflow_predibase.waiting.waiter import PollPolicy, Waiter
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
-    from airflow_predibase.hooks.predibase import PredibaseHook
-    from airflow_predibase.triggers.base import PredibasePollingTrigger
-
-#: Extra time the scheduler's own deferral timeout allows beyond our deadline: our trigger
-#: should always report the timeout first, so the job gets cancelled.
-_DEFER_TIMEOUT_GRACE = 120.0
 
 
 def _seconds(value: timedelta | float | int | str | None, field: str) -> float | None:
@@ -64,13 +64,6 @@ def fail_fast_on_rejection(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from airflow_predibase.client.errors import (
-            AuthenticationError,
-            BadRequestError,
-            PermissionDeniedError,
-        )
-        from airflow_predibase.exceptions import PredibaseRequestRejected
-
         try:
             return method(self, *args, **kwargs)
         except (BadRequestError, AuthenticationError, PermissionDeniedError) as error:
@@ -79,7 +72,7 @@ def fail_fast_on_rejection(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class PredibaseBaseOperator(BaseOperator):
+class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
     """Base for the Predibase operators.
 
     :param predibase_conn_id: Airflow connection of type ``predibase``.
@@ -94,8 +87,8 @@ class PredibaseBaseOperator(BaseOperator):
         ``on_kill`` on Airflow 3.3+).
     """
 
-    kind_name: ClassVar[str]
-    trigger_class: ClassVar[type[PredibasePollingTrigger]]
+    #: What the operator waits on (`airflow_predibase.kinds`).
+    kind: ClassVar[ResourceKind]
     operator_extra_links = (PredibaseConsoleLink(),)
     ui_color = "#e8e3ff"
 
@@ -111,31 +104,15 @@ class PredibaseBaseOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.predibase_conn_id = predibase_conn_id
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _seconds(poll_interval, "poll_interval") or 30.0
         self.timeout = _seconds(timeout, "timeout")
         self.cancel_on_kill = cancel_on_kill
         self._active_id: str | None = None
 
-    @cached_property
-    def hook(self) -> PredibaseHook:
-        from airflow_predibase.hooks.predibase import PredibaseHook
-
-        return PredibaseHook(predibase_conn_id=self.predibase_conn_id)
-
     @property
     def client(self) -> PredibaseClient:
         return self.hook.get_client()
-
-    def _publish(self, context: Any, kind: str, resource_id: str) -> str:
-        """Log and push the console URL the moment the resource exists."""
-        settings = self.hook.get_settings()
-        url = console_url(console_base(settings.base_url), kind, resource_id)
-        context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
-        self.log.info("Predibase %s %s: %s", kind.replace("_", " "), resource_id, url)
-        return url
 
     def _run_job(
         self,
@@ -151,13 +128,6 @@ class PredibaseBaseOperator(BaseOperator):
 
         `create` receives the description with the idempotency marker and sends the POST.
         """
-        from airflow_predibase.operators._idempotency import (
-            Ledger,
-            clear_cycle,
-            resolve_job,
-            task_key,
-        )
-
         ledger = Ledger(context)
         resolution = resolve_job(
             key=task_key(context),
@@ -173,7 +143,7 @@ class PredibaseBaseOperator(BaseOperator):
         job = resolution.job
         ledger.remember(job.id)
         context["ti"].xcom_push(key="job_id", value=job.id)
-        self._publish(context, self.kind_name, job.id)
+        self._publish(context, self.kind, job.id)
         self.log.info("job %s %s (generation %d)", job.id, resolution.action, resolution.generation)
         event = self._wait(job, job.id, self._deadline())
         return self._finish(context, event)
@@ -189,29 +159,20 @@ class PredibaseBaseOperator(BaseOperator):
         3.3.2's fast-trigger race).
         """
         self._active_id = resource_id
-        kind = resource_kind(self.kind_name)
-        waiter = Waiter(kind, resource_id, PollPolicy(interval=self.poll_interval), deadline)
+        policy = PollPolicy(interval=self.poll_interval)
+        waiter = Waiter(self.kind, resource_id, policy, deadline)
         step = waiter.on_resource(current, time.time())
         if isinstance(step, JobEvent):
             return step
         if not self.deferrable:
             return wait_blocking(self.client, waiter, log=self.log)
-        self._defer(resource_id, deadline)
-
-    def _defer(self, resource_id: str, deadline: float | None) -> NoReturn:
-        trigger = self.trigger_class(
-            resource_id=resource_id,
-            predibase_conn_id=self.predibase_conn_id,
+        self._defer_wait(
+            self.kind,
+            resource_id,
             poll_interval=self.poll_interval,
             deadline=deadline,
             cancel_on_kill=self.cancel_on_kill,
-            first_poll_delay=min(self.poll_interval, 5.0),
         )
-        backstop = None
-        if deadline is not None:
-            backstop = timedelta(seconds=max(deadline - time.time(), 0) + _DEFER_TIMEOUT_GRACE)
-        self.log.info("deferring: waiting for %s in the triggerer", resource_id)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
 
     def resume_execution(self, next_method: str, next_kwargs: Any, context: Any) -> Any:
         """If the scheduler's own deferral timeout (our backstop) fires before the trigger
@@ -237,12 +198,9 @@ class PredibaseBaseOperator(BaseOperator):
     @fail_fast_on_rejection
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
         """Resume after the trigger fired: validate the event, then finish."""
-        try:
-            job_event = JobEvent.model_validate(event)
-        except ValueError as error:
-            raise AirflowException(f"malformed trigger event {event!r}: {error}") from None
+        job_event = self._job_event(event)
         self._active_id = job_event.resource_id
-        self._publish(context, job_event.kind, job_event.resource_id)
+        self._publish(context, self.kind, job_event.resource_id)
         return self._finish(context, job_event)
 
     def _finish(self, context: Any, event: JobEvent) -> Any:
@@ -269,13 +227,11 @@ class PredibaseBaseOperator(BaseOperator):
         )
 
     def _cancel(self, resource_id: str, *, reason: str) -> None:
-        method = resource_kind(self.kind_name).cancel_method
-        if method is None:
+        cancel = self.kind.cancel
+        if cancel is None:
             return
-        from airflow_predibase.client.errors import PredibaseError
-
         try:
-            getattr(self.client, method)(resource_id)
+            cancel(self.client, resource_id)
             self.log.info("cancelled %s (%s)", resource_id, reason)
         except PredibaseError as error:
             self.log.warning("could not cancel %s (%s): %s", resource_id, reason, error)
@@ -298,7 +254,6 @@ def coerce_int(value: Any, field: str) -> int | None:
 
 def coerce_mapping(value: Any, field: str) -> dict[str, Any]:
     """Templated dicts may arrive as a JSON string."""
-    import json
 
     if value is None or value == "":
         return {}
@@ -314,7 +269,6 @@ def coerce_mapping(value: Any, field: str) -> dict[str, Any]:
 
 def coerce_list(value: Any, field: str) -> list[Any] | None:
     """Templated lists may arrive as a JSON string."""
-    import json
 
     if value is None or value == "":
         return None

@@ -7,19 +7,31 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from airflow.providers.common.compat.sdk import AirflowException
+from pydantic import ValidationError
+
+from airflow_predibase.client.models import (
+    BatchInferenceJob,
+    BatchInferenceJobRequest,
+    BatchOutputRow,
+)
+from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
+from airflow_predibase.kinds import BATCH_INFERENCE_JOB
 from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
     coerce_int,
     fail_fast_on_rejection,
     is_templated,
 )
-from airflow_predibase.triggers.base import BatchInferenceJobTrigger
-
-if TYPE_CHECKING:
-    from airflow_predibase.client.models import BatchInferenceJobRequest, BatchOutputRow
-    from airflow_predibase.triggers.events import JobEvent
+from airflow_predibase.operators._dataset_files import (
+    check_records,
+    file_format,
+    iter_records,
+    storage_path,
+)
+from airflow_predibase.waiting.events import JobEvent
 
 _SAMPLE = 5
 
@@ -56,7 +68,6 @@ def reconcile(
     The input rows are known by count (`total_rows` from the platform, `expected_rows` from
     the user) and, when the input file is given, by custom_id (`expected_ids`).
     """
-    from airflow_predibase.exceptions import PredibaseJobFailed
 
     seen = Counter(row.custom_id for row in results)
     problems: list[str] = []
@@ -91,7 +102,6 @@ def reconcile(
 
 def write_results(location: Any, rows: Sequence[BatchOutputRow]) -> None:
     """One JSON line per result, in the given order, to a local or object-storage path."""
-    from airflow_predibase.operators._dataset_files import storage_path
 
     path = storage_path(location)
     if getattr(path, "protocol", "") in ("", "file", "local"):
@@ -103,12 +113,6 @@ def write_results(location: Any, rows: Sequence[BatchOutputRow]) -> None:
 
 def read_input_ids(location: Any) -> list[str]:
     """The custom_ids of a batch input file (CSV, JSONL, JSON, or Parquet with pyarrow)."""
-    from airflow_predibase.operators._dataset_files import (
-        check_records,
-        file_format,
-        iter_records,
-        storage_path,
-    )
 
     path = storage_path(location)
     where = str(location)
@@ -176,8 +180,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         "input_file",
         "expected_rows",
     )
-    kind_name = "batch_inference_job"
-    trigger_class = BatchInferenceJobTrigger
+    kind = BATCH_INFERENCE_JOB
 
     def __init__(
         self,
@@ -208,12 +211,6 @@ class BatchInferenceOperator(PredibaseBaseOperator):
 
     def _request(self) -> BatchInferenceJobRequest:
         """The validated job request from the rendered fields; reads `input_file`."""
-        from airflow.providers.common.compat.sdk import AirflowException
-        from pydantic import ValidationError
-
-        from airflow_predibase.client.models import BatchInferenceJobRequest
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         try:
             expected = coerce_int(self.expected_rows, "expected_rows")
             if expected is not None and expected < 1:
@@ -249,8 +246,6 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
-        from airflow_predibase.client.models import BatchInferenceJob
-
         job = BatchInferenceJob.model_validate(event.resource or {"id": event.resource_id})
         if self.input_file and self._input_ids is None:  # resumed after deferral
             self._input_ids = read_input_ids(self.input_file)

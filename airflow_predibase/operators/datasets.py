@@ -13,6 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from airflow.providers.common.compat.sdk import AirflowException
+
+from airflow_predibase.client.errors import ConflictError, NotFoundError, OutcomeUnknownError
+from airflow_predibase.client.models import Dataset, DatasetRequest
+from airflow_predibase.exceptions import PredibaseInvalidParameter
+from airflow_predibase.kinds import DATASET
 from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
     check_choice,
@@ -26,12 +32,10 @@ from airflow_predibase.operators._dataset_files import (
     read_dataset_file,
     task_columns,
 )
-from airflow_predibase.triggers.base import DatasetTrigger
+from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
-    from airflow_predibase.client.models import Dataset
-    from airflow_predibase.triggers.events import JobEvent
 
 TASKS = ("sft", "continued_pretraining", "grpo", "batch")
 IF_EXISTS = ("reuse", "version")
@@ -101,8 +105,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
     """
 
     template_fields: Sequence[str] = ("name", "file", "source", "description", "task", "if_exists")
-    kind_name = "dataset"
-    trigger_class = DatasetTrigger
+    kind = DATASET
 
     def __init__(
         self,
@@ -131,10 +134,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
 
     def _payload(self) -> _Payload:
         """Every check that needs no request, on the rendered fields."""
-        from airflow.providers.common.compat.sdk import AirflowException
-
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         try:
             if not str(self.name or "").strip():
                 raise ValueError("name must not be empty")
@@ -164,7 +163,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
             dataset = self._versioned(client, str(self.name), payload)
         else:
             dataset = self._reused_or_created(client, str(self.name), payload)
-        self._publish(context, self.kind_name, dataset.name)
+        self._publish(context, self.kind, dataset.name)
         event = self._wait(dataset, dataset.name, self._deadline())
         return self._finish(context, event)
 
@@ -211,12 +210,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         When the outcome is unclear (a lost response, a retried step answered 404 or 409)
         the name is looked up: if it holds this content, this request created it.
         """
-        from airflow_predibase.client.errors import (
-            ConflictError,
-            NotFoundError,
-            OutcomeUnknownError,
-        )
-
         try:
             return self._send(client, name, payload), True
         except (ConflictError, NotFoundError, OutcomeUnknownError) as error:
@@ -232,8 +225,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
             return self._send(client, name, payload), True
 
     def _send(self, client: PredibaseClient, name: str, payload: _Payload) -> Dataset:
-        from airflow_predibase.client.models import DatasetRequest
-
         marker = f"[sha256:{payload.fingerprint}]"
         description = f"{self.description} {marker}" if self.description else marker
         if payload.file is None:
@@ -247,8 +238,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
     # -- failures and the end ------------------------------------------------------------
 
     def _fail_conflict(self, existing: Dataset, payload: _Payload) -> NoReturn:
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         theirs = fingerprint_of(existing)
         what = (
             f"other content (sha256 {theirs}, this one {payload.fingerprint})"
@@ -263,8 +252,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         )
 
     def _fail_errored(self, existing: Dataset) -> NoReturn:
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         # Not retried: the same bytes under the same name fail the same way every time.
         raise PredibaseInvalidParameter(
             f"dataset {existing.name!r} already holds this content but errored: "
@@ -273,9 +260,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> str:
-        from airflow_predibase.client.models import Dataset
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         dataset = Dataset.model_validate(event.resource or {"name": event.resource_id})
         required = task_columns(self.task)
         if dataset.columns is not None:
@@ -296,8 +280,6 @@ class CreateDatasetOperator(PredibaseBaseOperator):
 
 
 def _get(client: PredibaseClient, name: str) -> Dataset | None:
-    from airflow_predibase.client.errors import NotFoundError
-
     try:
         return client.get_dataset(name)
     except NotFoundError:

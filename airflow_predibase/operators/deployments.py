@@ -7,6 +7,19 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowException
+from pydantic import ValidationError
+
+from airflow_predibase.client.errors import ConflictError, NotFoundError, OutcomeUnknownError
+from airflow_predibase.client.models import (
+    Deployment,
+    DeploymentConfig,
+    DeploymentRequest,
+    DeploymentStatus,
+    DeploymentUpdateRequest,
+)
+from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobTimeout
+from airflow_predibase.kinds import DEPLOYMENT
 from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
     coerce_int,
@@ -15,12 +28,10 @@ from airflow_predibase.operators._base import (
     fail_fast_on_rejection,
     is_templated,
 )
-from airflow_predibase.triggers.base import DeploymentTrigger
+from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
-    from airflow_predibase.client.models import Deployment, DeploymentRequest
-    from airflow_predibase.triggers.events import JobEvent
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-nf4")
 _XCOM_ACTION = "deploy_action"
@@ -76,8 +87,7 @@ class DeployOperator(PredibaseBaseOperator):
         "config",
     )
     template_fields_renderers = {"config": "json"}
-    kind_name = "deployment"
-    trigger_class = DeploymentTrigger
+    kind = DEPLOYMENT
 
     def __init__(
         self,
@@ -112,11 +122,6 @@ class DeployOperator(PredibaseBaseOperator):
             self._request()  # bad literal parameters fail when the DAG is parsed
 
     def _request(self) -> DeploymentRequest:
-        from pydantic import ValidationError
-
-        from airflow_predibase.client.models import DeploymentRequest
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         try:
             if self.quantization is not None and self.quantization not in QUANTIZATIONS:
                 raise ValueError(
@@ -143,9 +148,6 @@ class DeployOperator(PredibaseBaseOperator):
 
     @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
-        from airflow_predibase.client.errors import NotFoundError
-        from airflow_predibase.client.models import DeploymentStatus
-
         request = self._request()
         try:
             current: Deployment | None = self.client.get_deployment(request.name)
@@ -170,7 +172,7 @@ class DeployOperator(PredibaseBaseOperator):
             current, self._action = self._create(request), "created"
         else:
             current, self._action = self._converge(current, request)
-        self._publish(context, self.kind_name, request.name)
+        self._publish(context, self.kind, request.name)
         # Survives the deferral (a resumed task keeps its XComs); read back in _finish.
         context["ti"].xcom_push(key=_XCOM_ACTION, value=self._action)
         if not self.wait_for_ready:
@@ -179,8 +181,6 @@ class DeployOperator(PredibaseBaseOperator):
         return self._finish(context, event)
 
     def _create(self, request: DeploymentRequest) -> Deployment:
-        from airflow_predibase.client.errors import ConflictError, OutcomeUnknownError
-
         try:
             return self.client.create_deployment(request)
         except (ConflictError, OutcomeUnknownError) as error:
@@ -190,9 +190,6 @@ class DeployOperator(PredibaseBaseOperator):
 
     def _converge(self, current: Deployment, request: DeploymentRequest) -> tuple[Deployment, str]:
         """Update `current` to what `request` asks for; the accelerator and base model are fixed."""
-        from airflow_predibase.client.models import DeploymentConfig, DeploymentUpdateRequest
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         wanted = DeploymentConfig.model_validate(request.model_dump(exclude={"name"}))
         diff = current.differs_from(wanted)
         if current.base_model != request.base_model:
@@ -219,7 +216,6 @@ class DeployOperator(PredibaseBaseOperator):
             self._action = ti.xcom_pull(task_ids=ti.task_id, key=_XCOM_ACTION)
         if event.status != "success" and self._action == "created" and self.delete_on_failure:
             # A teardown only runs when its setup succeeded: clean up what this task made.
-            from airflow_predibase.client.errors import NotFoundError
 
             self.log.warning("deleting deployment %s, which never served", event.resource_id)
             with contextlib.suppress(NotFoundError):
@@ -253,8 +249,7 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
     """
 
     template_fields: Sequence[str] = ("name",)
-    kind_name = "deployment"
-    trigger_class = DeploymentTrigger
+    kind = DEPLOYMENT
 
     def __init__(
         self,
@@ -273,10 +268,6 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
 
     @fail_fast_on_rejection
     def execute(self, context: Any) -> None:
-        from airflow.providers.common.compat.sdk import AirflowException
-
-        from airflow_predibase.client.errors import NotFoundError
-
         try:
             self.client.get_deployment(self.name)
         except NotFoundError:
@@ -284,7 +275,7 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
                 raise AirflowException(f"deployment {self.name} does not exist") from None
             self.log.info("deployment %s does not exist: nothing to delete", self.name)
             return
-        self._publish(context, self.kind_name, self.name)
+        self._publish(context, self.kind, self.name)
         delete_and_wait(
             self.client,
             self.name,
@@ -306,8 +297,6 @@ def delete_and_wait(
 ) -> None:
     """Delete `name` and (if `wait`) poll until it is gone; PredibaseJobTimeout after
     `deadline`. A deployment that is already gone is fine."""
-    from airflow_predibase.client.errors import ConflictError, NotFoundError
-    from airflow_predibase.exceptions import PredibaseJobTimeout
 
     log.info("deleting deployment %s", name)
     try:

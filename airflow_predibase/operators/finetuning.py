@@ -6,6 +6,13 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from airflow_predibase.assets import adapter_asset
+from airflow_predibase.client.errors import ConflictError, NotFoundError
+from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest, RepoRequest
+from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
+from airflow_predibase.kinds import FINETUNING_JOB
 from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
     check_choice,
@@ -13,12 +20,10 @@ from airflow_predibase.operators._base import (
     fail_fast_on_rejection,
     is_templated,
 )
-from airflow_predibase.triggers.base import FinetuningJobTrigger
+from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
-    from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest
-    from airflow_predibase.triggers.events import JobEvent
 
 ADAPTER_TYPES = ("lora", "turbo_lora", "turbo")
 TASKS = ("sft", "continued_pretraining", "grpo")
@@ -62,8 +67,7 @@ class FinetuneOperator(PredibaseBaseOperator):
         "description",
     )
     template_fields_renderers = {"hyperparameters": "json"}
-    kind_name = "finetuning_job"
-    trigger_class = FinetuningJobTrigger
+    kind = FINETUNING_JOB
 
     def __init__(
         self,
@@ -80,8 +84,6 @@ class FinetuneOperator(PredibaseBaseOperator):
         **kwargs: Any,
     ) -> None:
         if emit_asset and repo and not is_templated(repo):
-            from airflow_predibase.assets import adapter_asset
-
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), adapter_asset(repo)]
         super().__init__(**kwargs)
         check_choice("adapter_type", adapter_type, ADAPTER_TYPES)
@@ -100,8 +102,6 @@ class FinetuneOperator(PredibaseBaseOperator):
 
     @staticmethod
     def _check_hyperparameter_names(hyperparameters: dict[str, Any]) -> None:
-        from airflow_predibase.client.models import FinetuningJobRequest
-
         valid = sorted(set(FinetuningJobRequest.model_fields) - _RESERVED)
         unknown = sorted(set(hyperparameters) - set(valid))
         if unknown:
@@ -111,11 +111,6 @@ class FinetuneOperator(PredibaseBaseOperator):
 
     def _request(self) -> FinetuningJobRequest:
         """The validated job request, from the rendered fields."""
-        from pydantic import ValidationError
-
-        from airflow_predibase.client.models import FinetuningJobRequest
-        from airflow_predibase.exceptions import PredibaseInvalidParameter
-
         try:
             check_choice("adapter_type", self.adapter_type, ADAPTER_TYPES)
             check_choice("task", self.task, TASKS)
@@ -134,9 +129,6 @@ class FinetuneOperator(PredibaseBaseOperator):
             raise PredibaseInvalidParameter(f"FinetuneOperator {self.task_id}: {error}") from None
 
     def _ensure_repo(self, client: PredibaseClient, repo: str) -> None:
-        from airflow_predibase.client.errors import ConflictError, NotFoundError
-        from airflow_predibase.client.models import RepoRequest
-
         try:
             client.get_repo(repo)
         except NotFoundError:
@@ -169,7 +161,6 @@ class FinetuneOperator(PredibaseBaseOperator):
         for version in repo.versions:
             if version.finetuning_job == job.id:
                 return f"{repo.name}/{version.version}"
-        from airflow_predibase.exceptions import PredibaseJobFailed
 
         raise PredibaseJobFailed(
             f"job {job.id} completed but no adapter version in {repo.name} points to it",
@@ -178,15 +169,11 @@ class FinetuneOperator(PredibaseBaseOperator):
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> str:
-        from airflow_predibase.client.models import FinetuningJob
-
         job = FinetuningJob.model_validate(event.resource or {"id": event.resource_id})
         adapter_id = self._adapter_id(job)
         context["ti"].xcom_push(key="job_id", value=job.id)
         self.log.info("adapter %s is ready (job %s)", adapter_id, job.id)
         if self.emit_asset and not is_templated(self.repo):
-            from airflow_predibase.assets import adapter_asset
-
             context["outlet_events"][adapter_asset(self.repo)].extra.update(
                 {"adapter_id": adapter_id, "job_id": job.id, "base_model": job.base_model}
             )

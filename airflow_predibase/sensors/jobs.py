@@ -4,38 +4,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
+    AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
-    conf,
 )
 
-from airflow_predibase.links import (
-    XCOM_CONSOLE_URL,
-    PredibaseConsoleLink,
-    console_base,
-    console_url,
-)
-from airflow_predibase.triggers.events import JobEvent
-from airflow_predibase.triggers.polling import KINDS, PollPolicy, Waiter, resource_kind
-
-if TYPE_CHECKING:
-    from airflow_predibase.hooks.predibase import PredibaseHook
-
-_TRIGGERS = {
-    "finetuning_job": "FinetuningJobTrigger",
-    "batch_inference_job": "BatchInferenceJobTrigger",
-    "deployment": "DeploymentTrigger",
-    "dataset": "DatasetTrigger",
-}
+from airflow_predibase.client.errors import PredibaseError
+from airflow_predibase.deferral import PredibaseWaitMixin, default_deferrable
+from airflow_predibase.exceptions import PredibaseJobCancelled, PredibaseWatchedJobFailed
+from airflow_predibase.kinds import ResourceKind, resource_kind
+from airflow_predibase.links import PredibaseConsoleLink
+from airflow_predibase.waiting.events import JobEvent
+from airflow_predibase.waiting.waiter import PollPolicy, Waiter, is_transient
 
 
-class WaitForJobSensor(BaseSensorOperator):
+class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
     """Succeeds when the job reaches a success state; fails with the server's reason if it
     fails. Never cancels the job: it was started elsewhere.
 
@@ -64,35 +52,26 @@ class WaitForJobSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
-        if job_type not in KINDS:
-            raise ValueError(
-                f"job_type={job_type!r} is not valid; choose one of: {', '.join(KINDS)}"
-            )
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+        resource_kind(job_type)  # a bad job_type fails when the DAG is parsed
         self.job_id = job_id
         self.job_type = job_type
         self.predibase_conn_id = predibase_conn_id
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._result: dict[str, Any] | None = None
 
-    @cached_property
-    def hook(self) -> PredibaseHook:
-        from airflow_predibase.hooks.predibase import PredibaseHook
-
-        return PredibaseHook(predibase_conn_id=self.predibase_conn_id)
+    @property
+    def kind(self) -> ResourceKind:
+        return resource_kind(self.job_type)
 
     def _waiter(self, deadline: float | None) -> Waiter:
         policy = PollPolicy(interval=float(self.poke_interval))
-        return Waiter(resource_kind(self.job_type), str(self.job_id), policy, deadline)
+        return Waiter(self.kind, str(self.job_id), policy, deadline)
 
     def _check(self, event: JobEvent) -> dict[str, Any]:
         if event.status == "success":
             return event.resource or {}
         if event.status == "timeout":
             raise AirflowSensorTimeout(event.message)
-        from airflow_predibase.exceptions import PredibaseJobCancelled, PredibaseWatchedJobFailed
-
         # Not retried either way: the job was started elsewhere, a retry would only see the
         # same end. Both are AirflowFailExceptions, so `soft_fail` turns them into a skip.
         error_class = (
@@ -103,18 +82,15 @@ class WaitForJobSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Any) -> bool:
-        from airflow_predibase.client.errors import PredibaseError
-        from airflow_predibase.triggers.polling import is_transient
-
-        kind = resource_kind(self.job_type)
         waiter = self._waiter(None)
         try:
-            resource = getattr(self.hook.get_client(), kind.get_method)(str(self.job_id))
+            resource = self.kind.get(self.hook.get_client(), str(self.job_id))
         except PredibaseError as error:
             if is_transient(error):
                 self.log.warning("poll failed, will retry at the next poke: %s", error)
                 return False
-            raise AirflowException(f"cannot read {kind.label} {self.job_id}: {error}") from error
+            what = f"{self.kind.label} {self.job_id}"
+            raise AirflowException(f"cannot read {what}: {error}") from error
         line = waiter.progress_line(resource)
         if line:
             self.log.info(line)
@@ -126,42 +102,27 @@ class WaitForJobSensor(BaseSensorOperator):
 
     def execute(self, context: Any) -> Any:
         if not str(self.job_id or "").strip():
-            from airflow.providers.common.compat.sdk import AirflowFailException
-
             raise AirflowFailException(
                 f"{self.task_id}: job_id is empty (did the template render to nothing? "
                 'trigger the DAG with conf {"job_id": "<id>"})'
             )
-        settings = self.hook.get_settings()
-        url = console_url(console_base(settings.base_url), self.job_type, str(self.job_id))
-        context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
-        self.log.info("waiting for %s %s: %s", self.job_type, self.job_id, url)
+        self._publish(context, self.kind, str(self.job_id))
         if not self.deferrable:
             super().execute(context)
             return self._result
         if self._first_check(context):
             return self._result
-        from airflow_predibase.triggers import base as triggers
-
         deadline = time.time() + float(self.timeout) if self.timeout else None
-        trigger_class = getattr(triggers, _TRIGGERS[self.job_type])
-        self.defer(
-            trigger=trigger_class(
-                resource_id=str(self.job_id),
-                predibase_conn_id=self.predibase_conn_id,
-                poll_interval=float(self.poke_interval),
-                deadline=deadline,
-                cancel_on_kill=False,
-                first_poll_delay=min(float(self.poke_interval), 5.0),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout) + 120) if self.timeout else None,
+        self._defer_wait(
+            self.kind,
+            str(self.job_id),
+            poll_interval=float(self.poke_interval),
+            deadline=deadline,
+            cancel_on_kill=False,
         )
 
     def _first_check(self, context: Any) -> bool:
         """One poke before deferring, with the same `soft_fail` rule the poke loop applies."""
-        from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
-
         try:
             return self.poke(context)
         except (AirflowFailException, AirflowSensorTimeout) as error:
@@ -170,8 +131,4 @@ class WaitForJobSensor(BaseSensorOperator):
             raise
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
-        try:
-            job_event = JobEvent.model_validate(event)
-        except ValueError as error:
-            raise AirflowException(f"malformed trigger event {event!r}: {error}") from None
-        return self._check(job_event)
+        return self._check(self._job_event(event))

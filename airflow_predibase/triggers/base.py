@@ -13,8 +13,20 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_predibase.triggers.events import JobEvent
-from airflow_predibase.triggers.polling import PollPolicy, ResourceKind, Waiter, resource_kind
+from airflow_predibase.client.errors import PredibaseError
+from airflow_predibase.hooks.predibase import PredibaseHook
+from airflow_predibase.kinds import (
+    BATCH_INFERENCE_JOB,
+    DATASET,
+    DEPLOYMENT,
+    FINETUNING_JOB,
+    ResourceKind,
+)
+from airflow_predibase.waiting.events import JobEvent
+from airflow_predibase.waiting.waiter import PollPolicy, Waiter
+
+#: The trigger class of each kind, by kind name; filled as the subclasses below are defined.
+_TRIGGERS: dict[str, type[PredibasePollingTrigger]] = {}
 
 #: Kills still running after their on_kill was interrupted (strong references keep the
 #: event loop from dropping them).
@@ -33,7 +45,13 @@ class PredibasePollingTrigger(BaseTrigger):
     :param first_poll_delay: minimum seconds before the first poll.
     """
 
-    kind_name: ClassVar[str]
+    #: What the subclass waits on; set once per subclass, which also registers it.
+    kind: ClassVar[ResourceKind]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _TRIGGERS[cls.kind.name] = cls
 
     def __init__(
         self,
@@ -53,10 +71,6 @@ class PredibasePollingTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.first_poll_delay = float(first_poll_delay)
-
-    @property
-    def kind(self) -> ResourceKind:
-        return resource_kind(self.kind_name)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -87,13 +101,9 @@ class PredibasePollingTrigger(BaseTrigger):
         return max(self.deadline - time.time(), 0.0) + 5.0
 
     async def _client(self) -> Any:
-        from airflow_predibase.hooks.predibase import PredibaseHook
-
         return await PredibaseHook(predibase_conn_id=self.predibase_conn_id).get_async_client()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_predibase.client.errors import PredibaseError
-
         waiter = self._waiter()
         step: JobEvent | float = waiter.first_delay(time.time())
         client = None
@@ -101,7 +111,7 @@ class PredibasePollingTrigger(BaseTrigger):
             await asyncio.sleep(step)
             try:
                 client = client or await self._client()
-                poll = getattr(client, self.kind.get_method)(self.resource_id)
+                poll = self.kind.get(client, self.resource_id)
                 # One slow poll (retries, a busy pool) must not carry the wait past the
                 # deadline: the scheduler's backstop would then fire without a cancel.
                 resource = await asyncio.wait_for(poll, self._poll_budget())
@@ -133,8 +143,8 @@ class PredibasePollingTrigger(BaseTrigger):
         await asyncio.shield(kill)
 
     async def _kill(self) -> None:
-        cancel_method = self.kind.cancel_method
-        if not (self.cancel_on_kill and cancel_method):
+        cancel = self.kind.cancel
+        if not (self.cancel_on_kill and cancel):
             return
         # A sync SDK call needs a greenback portal, which the task Airflow runs on_kill in
         # (asyncio.wait_for's) does not have: ask from a worker thread.
@@ -144,11 +154,9 @@ class PredibasePollingTrigger(BaseTrigger):
             # try re-attaches to this job, so it must keep running.
             self.log.info("task is %s, not finished: leaving %s running", state, self.resource_id)
             return
-        from airflow_predibase.client.errors import PredibaseError
-
         try:
             client = await self._client()
-            await getattr(client, cancel_method)(self.resource_id)
+            await cancel(client, self.resource_id)
             self.log.info("cancelled %s %s on kill", self.kind.label, self.resource_id)
         except PredibaseError as error:
             self.log.warning("could not cancel %s on kill: %s", self.resource_id, error)
@@ -191,22 +199,27 @@ TASK_STILL_WAITING = frozenset(
 class FinetuningJobTrigger(PredibasePollingTrigger):
     """Waits for a fine-tuning job to complete."""
 
-    kind_name = "finetuning_job"
+    kind = FINETUNING_JOB
 
 
 class BatchInferenceJobTrigger(PredibasePollingTrigger):
     """Waits for a batch inference job to complete."""
 
-    kind_name = "batch_inference_job"
+    kind = BATCH_INFERENCE_JOB
 
 
 class DeploymentTrigger(PredibasePollingTrigger):
     """Waits for a deployment to serve (ready or standby) or fail. Never cancels anything."""
 
-    kind_name = "deployment"
+    kind = DEPLOYMENT
 
 
 class DatasetTrigger(PredibasePollingTrigger):
     """Waits for a dataset to be connected or errored."""
 
-    kind_name = "dataset"
+    kind = DATASET
+
+
+def trigger_for(kind: ResourceKind) -> type[PredibasePollingTrigger]:
+    """The trigger that waits on `kind`."""
+    return _TRIGGERS[kind.name]

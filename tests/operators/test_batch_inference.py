@@ -18,7 +18,7 @@ from airflow_predibase.exceptions import (
     PredibaseJobTimeout,
 )
 from airflow_predibase.operators.batch_inference import BatchInferenceOperator, reconcile
-from tests.operators.conftest import (
+from tests.taskkit import (
     DictStateStore,
     make_context,
     needs_task_state_store,

@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.operators._dataset_files import MAX_FILE_BYTES
 from airflow_predibase.operators.datasets import CreateDatasetOperator
-from tests.operators.conftest import make_context, run_deferred
+from tests.taskkit import make_context, run_deferred
 
 ROWS = [
     {"prompt": "ticket: refund my duplicate payment", "completion": "billing"},

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.operators.deployments import DeleteDeploymentOperator, DeployOperator
-from tests.operators.conftest import make_context, run_deferred
+from tests.taskkit import make_context, run_deferred
 
 
 def deploy(**overrides: Any) -> DeployOperator:
@@ -147,7 +147,7 @@ def test_bad_request_from_the_server_fails_without_retry(emulator: Any):
 
 def test_delete_timeout_is_a_timeout(emulator: Any):
     from airflow_predibase.exceptions import PredibaseJobTimeout
-    from tests.operators.conftest import QUICK_PROFILE
+    from tests.taskkit import QUICK_PROFILE
 
     deploy().execute(make_context())
     emulator.admin.set_profile({**QUICK_PROFILE, "deployment_deleting": 3600.0})
@@ -156,7 +156,7 @@ def test_delete_timeout_is_a_timeout(emulator: Any):
 
 
 def test_retry_after_delete_on_failure_waits_for_the_deletion_then_creates(emulator, client):
-    from tests.operators.conftest import QUICK_PROFILE
+    from tests.taskkit import QUICK_PROFILE
 
     emulator.admin.set_profile({**QUICK_PROFILE, "deployment_deleting": 0.5})
     emulator.admin.fail_next("deployments", error="no capacity")

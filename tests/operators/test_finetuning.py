@@ -16,7 +16,7 @@ from airflow_predibase.exceptions import (
     PredibaseJobTimeout,
 )
 from airflow_predibase.operators.finetuning import FinetuneOperator
-from tests.operators.conftest import (
+from tests.taskkit import (
     STUCK_PROFILE,
     DictStateStore,
     make_context,

@@ -10,7 +10,7 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 from airflow_predibase.client.models import FinetuningJobRequest, RepoRequest
 from airflow_predibase.exceptions import PredibaseWatchedJobFailed
 from airflow_predibase.sensors import WaitForJobSensor
-from tests.operators.conftest import STUCK_PROFILE, make_context, run_deferred, upload
+from tests.taskkit import STUCK_PROFILE, make_context, run_deferred, upload
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from airflow_predibase.triggers.base import (
     FinetuningJobTrigger,
     PredibasePollingTrigger,
 )
-from tests.operators.conftest import STUCK_PROFILE, needs_trigger_on_kill, upload
+from tests.taskkit import STUCK_PROFILE, needs_trigger_on_kill, upload
 
 ROWS = [{"prompt": "a b c", "completion": "x"}, {"prompt": "d e f", "completion": "y"}]
 

@@ -14,8 +14,9 @@ from airflow_predibase.client.errors import (
     ServerError,
 )
 from airflow_predibase.client.models import Deployment, FinetuningJob
-from airflow_predibase.triggers.events import JobEvent
-from airflow_predibase.triggers.polling import KINDS, PollPolicy, Waiter, resource_kind
+from airflow_predibase.kinds import KINDS, resource_kind
+from airflow_predibase.waiting.events import JobEvent
+from airflow_predibase.waiting.waiter import PollPolicy, Waiter
 
 
 def waiter(deadline: float | None = None, **policy: float) -> Waiter:

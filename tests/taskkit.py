@@ -1,5 +1,6 @@
-"""Shared by the operator, sensor and trigger tests: a running emulator, quick lifecycles,
-and a task context with the pieces Airflow's runtime hands an operator."""
+"""What the operator, sensor and trigger tests share: quick lifecycle profiles, and a task
+context with the pieces Airflow's runtime hands an operator (the fixtures that start the
+emulator are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -145,17 +146,3 @@ def upload(client: Any, name: str, rows: list[dict[str, Any]]) -> None:
     while client.get_dataset(name).status != "connected":
         assert time.monotonic() < deadline, "dataset never connected"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def emulator(predibase_emulator: Any) -> Any:
-    """The emulator with quick lifecycles and the predibase_default connection set."""
-    predibase_emulator.admin.set_profile(QUICK_PROFILE)
-    return predibase_emulator
-
-
-@pytest.fixture
-def client(emulator: Any) -> Any:
-    from airflow_predibase.hooks.predibase import PredibaseHook
-
-    return PredibaseHook().get_client()

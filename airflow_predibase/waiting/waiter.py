@@ -1,9 +1,8 @@
-"""What a wait does after each poll: written once, used by the blocking loops and triggers.
+"""What a wait does after each poll: written once, used by the blocking loop and triggers.
 
-No I/O and no Airflow here. The caller fetches the resource (sync or async), hands the
-result or the error to `Waiter`, and gets back either an event (the wait is over) or how
-many seconds to sleep before the next poll. Deadlines are wall-clock epoch seconds because
-they cross processes (worker -> trigger table -> triggerer).
+No I/O here. The caller fetches the resource (sync or async), hands the result or the
+error to `Waiter`, and gets back either an event (the wait is over) or how many seconds to
+sleep before the next poll.
 """
 
 from __future__ import annotations
@@ -20,44 +19,8 @@ from airflow_predibase.client.errors import (
     RateLimitError,
     ServerError,
 )
-from airflow_predibase.triggers.events import JobEvent
-
-
-@dataclass(frozen=True)
-class ResourceKind:
-    """A resource that can be waited on, and the client methods that reach it."""
-
-    name: str
-    label: str
-    get_method: str
-    cancel_method: str | None
-
-
-KINDS: dict[str, ResourceKind] = {
-    k.name: k
-    for k in (
-        ResourceKind(
-            "finetuning_job", "fine-tuning job", "get_finetuning_job", "cancel_finetuning_job"
-        ),
-        ResourceKind(
-            "batch_inference_job",
-            "batch inference job",
-            "get_batch_inference_job",
-            "cancel_batch_inference_job",
-        ),
-        ResourceKind("deployment", "deployment", "get_deployment", None),
-        ResourceKind("dataset", "dataset", "get_dataset", None),
-    )
-}
-
-
-def resource_kind(name: str) -> ResourceKind:
-    """The kind called `name`, or ValueError naming the valid choices."""
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise ValueError(f"unknown job_type {name!r}; valid choices: {', '.join(KINDS)}") from None
-
+from airflow_predibase.kinds import ResourceKind
+from airflow_predibase.waiting.events import JobEvent
 
 #: One generator for every wait in the process: a Random per wait costs ~2.5 KB, which
 #: matters at 10,000 waits in one triggerer.
@@ -215,33 +178,3 @@ class Waiter:
             message=message,
             resource=resource.model_dump(mode="json", by_alias=True) if resource else None,
         )
-
-
-def wait_blocking(
-    client: Any,
-    waiter: Waiter,
-    *,
-    log: Any,
-    sleep: Any = None,
-    clock: Any = None,
-) -> JobEvent:
-    """The worker-side loop (blocking mode). The trigger's `run()` is the async twin."""
-    import time
-
-    sleep = sleep or time.sleep
-    clock = clock or time.time
-    fetch = getattr(client, waiter.kind.get_method)
-    step: JobEvent | float = 0.0
-    while not isinstance(step, JobEvent):
-        sleep(step)
-        try:
-            resource = fetch(waiter.resource_id)
-        except PredibaseError as error:
-            log.warning("poll of %s failed: %s", waiter.resource_id, error)
-            step = waiter.on_error(error, clock())
-            continue
-        line = waiter.progress_line(resource)
-        if line:
-            log.info(line)
-        step = waiter.on_resource(resource, clock())
-    return step

@@ -1,1 +1,0 @@
-from tests.operators.conftest import client, emulator  # noqa: F401  (shared fixtures)
