@@ -93,18 +93,39 @@ def test_only_cancellable_kinds_have_a_cancel() -> None:
 
 
 def _computed_getattrs(path: Path) -> list[str]:
-    """`getattr(x, <not a string literal>)`: a method or class looked up by a name string."""
+    """A method or class looked up by a name string and called:
+    ``getattr(x, name)(...)``, or ``f = getattr(x, name)`` followed by ``f(...)``.
+    (Reading a data attribute by name, such as each template field, is fine.)"""
+    tree = ast.parse(path.read_text())
+    called = {
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    }
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "getattr"
-            and len(node.args) >= 2
-            and not isinstance(node.args[1], ast.Constant)
+    for node in ast.walk(tree):
+        lookup = None
+        if isinstance(node, ast.Call) and _is_computed_getattr(node.func):
+            lookup = node.func
+        elif (
+            isinstance(node, ast.Assign)
+            and _is_computed_getattr(node.value)
+            and any(isinstance(t, ast.Name) and t.id in called for t in node.targets)
         ):
-            found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
-    return found
+            lookup = node.value
+        if lookup is not None:
+            found.append((lookup.lineno, f"{path.relative_to(PACKAGE.parent)}:{lookup.lineno}"))
+    return [where for _, where in sorted(found)]
+
+
+def _is_computed_getattr(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "getattr"
+        and len(node.args) >= 2
+        and not isinstance(node.args[1], ast.Constant)
+    )
 
 
 def test_no_lookup_by_name_string_where_kinds_are_read() -> None:
@@ -119,11 +140,22 @@ def test_no_lookup_by_name_string_where_kinds_are_read() -> None:
     assert [hit for path in readers for hit in _computed_getattrs(path)] == []
 
 
-def test_the_name_lookup_check_can_fail(tmp_path: Path) -> None:
+def test_the_name_lookup_check_can_fail() -> None:
     module = PACKAGE / "_probe_for_test.py"
     try:
-        module.write_text("def f(c, k):\n    return getattr(c, k.get_method)\n")
-        assert _computed_getattrs(module) == ["airflow_predibase/_probe_for_test.py:2"]
+        module.write_text(
+            "def f(c, k):\n"
+            "    return getattr(c, k.get_method)(1)\n"
+            "def g(c, k):\n"
+            "    fetch = getattr(c, k.get_method)\n"
+            "    return fetch(1)\n"
+            "def h(r, names):\n"
+            "    return [getattr(r, n) for n in names]\n"
+        )
+        assert _computed_getattrs(module) == [
+            "airflow_predibase/_probe_for_test.py:2",
+            "airflow_predibase/_probe_for_test.py:4",
+        ]
     finally:
         module.unlink()
 
