@@ -11,19 +11,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from airflow_predibase.dataset_files import decode, json_lines
+
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Every row of a JSONL file; a bad line raises with its line number."""
-    rows = []
-    with Path(path).open() as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not JSON: {error}") from None
-    return rows
+    """Every row of a JSONL file; a line that is not a JSON object raises a ValueError
+    naming the file and the line."""
+    where = str(path)
+    return [row for _, row in json_lines(decode(Path(path).read_bytes(), where), where)]
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:

@@ -37,6 +37,7 @@ from airflow_predibase.client.errors import (
     error_class_for,
 )
 from airflow_predibase.client.settings import ClientSettings
+from airflow_predibase.dataset_files import DatasetFileError, json_lines
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -289,16 +290,11 @@ def parse_list(call: ApiRequest, response: httpx.Response, model: type[M], key: 
 
 def parse_jsonl(call: ApiRequest, response: httpx.Response, model: type[M]) -> list[M]:
     """One model per non-blank line. A bad line raises: a dropped row would go unnoticed."""
-    rows = []
-    for number, line in enumerate(response.text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            raise invalid_response(call, response, f"line {number} is not JSON") from None
-        rows.append(_validate(call, response, model, data, f"line {number} is "))
-    return rows
+    try:
+        lines = list(json_lines(response.text, "JSONL"))
+    except DatasetFileError as error:
+        raise invalid_response(call, response, str(error)) from None
+    return [_validate(call, response, model, data, f"line {number} is ") for number, data in lines]
 
 
 class ClientCore:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from airflow_predibase import dataset_files
 from airflow_predibase.client._base import (
     ApiRequest,
     invalid_response,
@@ -61,13 +62,9 @@ M = TypeVar("M", bound=BaseModel)
 
 Op = Generator[ApiRequest, httpx.Response, T]
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 #: MIME types of the formats the platform accepts, by file extension.
 UPLOAD_MIME_TYPES = {
-    ".csv": "text/csv",
-    ".jsonl": "application/jsonl",
-    ".json": "application/json",
-    ".parquet": "application/vnd.apache.parquet",
+    ext: dataset_files.UPLOAD_MIME_TYPES[fmt] for ext, fmt in dataset_files.EXTENSIONS.items()
 }
 
 
@@ -166,8 +163,7 @@ def upload_dataset(
     description: str | None = None,
 ) -> Op[Dataset]:
     """Steps 1-3 of the upload flow. The dataset comes back `connecting`: poll it."""
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise ValueError(f"{file_name!r} is {len(content)} bytes; the platform takes <= 100 MB")
+    dataset_files.check_size(len(content), repr(file_name))
     mime_type = mime_type or upload_mime_type(file_name)
     target = yield from begin_dataset_upload(file_name, mime_type)
     yield from put_upload_bytes(target.presigned_url, content, mime_type)

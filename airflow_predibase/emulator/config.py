@@ -12,11 +12,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from airflow_predibase.client.models import BaseModelInfo
+from airflow_predibase.dataset_files import MAX_FILE_BYTES
 
 DEFAULT_TOKEN = "pb_emulator_token"
 DEFAULT_TENANT = "emulator"
 DEFAULT_PROFILE = "fast"
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 
 _Positive = Field(gt=0)
 

@@ -8,19 +8,13 @@ from pydantic import Field
 
 from airflow_predibase.client.models._base import RequestModel, WireModel
 from airflow_predibase.client.models.status import FinetuningJobStatus
+from airflow_predibase.dataset_files import TASK_COLUMNS as TASK_COLUMNS
 
 AdapterType = Literal["lora", "turbo_lora", "turbo"]
 FinetuningTask = Literal["sft", "continued_pretraining", "grpo"]
 
 ADAPTER_TYPES: tuple[str, ...] = ("lora", "turbo_lora", "turbo")
 FINETUNING_TASKS: tuple[str, ...] = ("sft", "continued_pretraining", "grpo")
-
-#: Columns a dataset must have for each task (API_NOTES: "Fine-tuning datasets").
-TASK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "sft": ("prompt", "completion"),
-    "continued_pretraining": ("text",),
-    "grpo": ("prompt",),
-}
 
 
 class FinetuningJobRequest(RequestModel):
