@@ -78,10 +78,12 @@ class _Payload:
 class CreateDatasetOperator(PredibaseBaseOperator):
     """Upload a file (or connect a source) as a Predibase dataset; return the dataset name.
 
-    The file is checked before any request: format (by extension: ``.csv``, ``.jsonl``,
-    ``.json``, ``.parquet``), size (at most 100 MB), that it parses, and that every row has
-    the columns ``task`` needs. The upload then waits until the dataset is ``connected``;
-    ``errored`` fails the task with the platform's reason.
+    The file is checked before any request, by the same rules the platform (and the
+    emulator) apply, from `airflow_predibase.dataset_files`: format (by extension:
+    ``.csv``, ``.jsonl`` or ``.ndjson``, ``.json``, ``.parquet``), size (at most 100 MB),
+    that it parses, that every row has the columns ``task`` needs, and that an optional
+    ``split`` column holds ``train`` or ``evaluation``. The upload then waits until the
+    dataset is ``connected``; ``errored`` fails the task with the platform's reason.
 
     Idempotent by content: a fingerprint of the file (of the ``source`` URI when connecting)
     is stored in the dataset's description. If a dataset with this name already holds the

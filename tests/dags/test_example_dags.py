@@ -102,7 +102,7 @@ def test_no_log_of_any_run_contains_the_token(stack: dict[str, Any]):
     never be logged. Log files, where a run writes any, are checked too."""
     assert len(stack["outputs"]) == 3, "runs after the DAG tests above"
     task_logs = "\n".join(stack["outputs"])
-    assert "Predibase finetuning job" in task_logs  # the operators' own lines are there
+    assert "Predibase fine-tuning job" in task_logs  # the operators' own lines are there
     assert "deferring: waiting for" in task_logs
     assert TOKEN not in task_logs
     for path in (stack["home"] / "logs").rglob("*"):

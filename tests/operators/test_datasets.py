@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import json
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +196,12 @@ def test_source_the_platform_cannot_read_fails_with_its_reason(emulator: Any, tm
         operator(source=str(tmp_path / "gone.jsonl")).execute(make_context())
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("pyarrow") is not None,
-    reason="with pyarrow the file is rejected locally",
-)
-def test_parquet_unchecked_here_can_still_error_on_the_platform(emulator: Any, tmp_path: Path):
+def test_parquet_unchecked_here_can_still_error_on_the_platform(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A worker without pyarrow checks only the magic bytes (a None entry hides the module).
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     path = write(tmp_path, "t.parquet", b"PAR1 not really parquet PAR1")
     with pytest.raises(PredibaseJobFailed, match="Parquet"):
         operator(file=path).execute(make_context())
