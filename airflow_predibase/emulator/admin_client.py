@@ -64,7 +64,12 @@ class AdminClient:
         self._call("DELETE", "/chaos")
 
     def fail_next(self, kind: str, count: int = 1, error: str = "emulated failure") -> None:
-        """The next `count` resources of `kind` created end in failure with `error`."""
+        """The next `count` resources of `kind` created end in failure with `error`.
+
+        `kind` is `dataset`, `finetuning_job`, `deployment` or `batch_inference_job` (older
+        spellings such as `finetuning` or `deployments` work too), here as in `advance`
+        and `force`.
+        """
         self._call("POST", "/fail-next", {"kind": kind, "count": count, "error": error})
 
     def advance(self, kind: str, key: str) -> dict[str, Any]:

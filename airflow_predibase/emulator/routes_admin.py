@@ -7,7 +7,7 @@ Faults never apply to these routes.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -18,9 +18,8 @@ from airflow_predibase.emulator.backend import Backend
 from airflow_predibase.emulator.config import resolve_profile
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.faults import ADMIN_PREFIX, ChaosConfig, FaultRule
+from airflow_predibase.emulator.resources._base import LifecycleResource
 from airflow_predibase.emulator.wire import json_response, read_json, validate
-
-Kind = Literal["datasets", "finetuning", "deployments", "batch"]
 
 
 class _Strict(BaseModel):
@@ -37,7 +36,7 @@ class ForceState(_Strict):
 
 
 class FailNext(_Strict):
-    kind: Kind = Field(description="Which resources to fail.")
+    kind: str = Field(description="Which resources to fail: a kind's name or an alias.")
     count: int = Field(default=1, ge=1, description="How many of the next ones created.")
     error: str = Field(default="emulated failure", description="The failure reason they show.")
 
@@ -117,14 +116,23 @@ class AdminRoutes:
 
     async def fail_next(self, request: Request) -> Response:
         order = validate(FailNext, await read_json(request))
-        self.backend.schedule_failures(order.kind, order.count, order.error)
+        kinds = self.backend.kinds
+        resource = kinds.get(order.kind)
+        if resource is None:
+            raise ApiError(422, f"field 'kind': {order.kind!r} is not one of {kinds.describe()}")
+        resource.schedule_failures(order.count, order.error)
         return json_response({"scheduled": order.model_dump()})
 
+    def _target(self, request: Request) -> tuple[LifecycleResource, str]:
+        """The resource kind the path names (404 if none), and the resource's key."""
+        resources = self.backend.kinds.resolve(request.path_params["kind"])
+        return resources, request.path_params["key"]
+
     async def advance(self, request: Request) -> Response:
-        kind, key = request.path_params["kind"], request.path_params["key"]
-        return json_response(self.backend.advance(kind, key))
+        resources, key = self._target(request)
+        return json_response(resources.advance(key))
 
     async def force(self, request: Request) -> Response:
         order = validate(ForceState, await read_json(request))
-        kind, key = request.path_params["kind"], request.path_params["key"]
-        return json_response(self.backend.force(kind, key, order.status, order.error))
+        resources, key = self._target(request)
+        return json_response(resources.force(key, order.status, order.error))

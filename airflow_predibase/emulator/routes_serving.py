@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 from airflow_predibase.client.models import (
     ChatCompletionRequest,
     CompletionRequest,
-    DeploymentStatus,
     GenerateParameters,
     GenerateRequest,
     ServingInfo,
@@ -34,7 +33,6 @@ from airflow_predibase.emulator.resources.inference import answer
 from airflow_predibase.emulator.wire import json_response, parse_body, require_text, wire
 
 PREFIX = "/{tenant}/deployments/v2/llms/{deployment}"
-_SERVING = (DeploymentStatus.READY, DeploymentStatus.UPDATING, DeploymentStatus.STANDBY)
 
 
 def _stop(extra: dict[str, Any] | None) -> list[str] | None:
@@ -105,7 +103,7 @@ class ServingRoutes:
         deployment = await self.backend.deployments.wake(name)
         params = body.parameters or GenerateParameters()
         reply = answer(
-            self.backend,
+            self.backend.repos,
             deployment["base_model"],
             params.adapter_id,
             body.inputs,
@@ -144,7 +142,7 @@ class ServingRoutes:
     async def health(self, request: Request) -> Response:
         name = self._check_tenant(request)
         _, status = self.backend.deployments.lookup(name)
-        if status not in _SERVING:
+        if not status.is_serving:
             raise ApiError(503, f"deployment {name!r} is {status}, not serving")
         return json_response({})
 
@@ -185,7 +183,7 @@ class ServingRoutes:
         deployment = await self.backend.deployments.wake(name)
         base = deployment["base_model"]
         question, text = chat_prompt(body)
-        reply = answer(self.backend, base, body.model, question, deployment=name)
+        reply = answer(self.backend.repos, base, body.model, question, deployment=name)
         gen = generate(reply, text, body.max_tokens, _stop(body.model_extra))
         ident, created = self._ident("chatcmpl")
         model = body.model or base
@@ -199,7 +197,7 @@ class ServingRoutes:
         body = await parse_body(request, CompletionRequest, schemas, "createCompletion")
         deployment = await self.backend.deployments.wake(name)
         base = deployment["base_model"]
-        reply = answer(self.backend, base, body.model, body.prompt, deployment=name)
+        reply = answer(self.backend.repos, base, body.model, body.prompt, deployment=name)
         gen = generate(reply, body.prompt, body.max_tokens, _stop(body.model_extra))
         ident, created = self._ident("cmpl")
         model = body.model or base

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -22,19 +21,6 @@ from airflow_predibase.emulator.store import MemoryStore, SqliteStore, Store
 from airflow_predibase.emulator.tabular import TableError, detect_format, read_table
 
 PACKAGE = Path(emulator_pkg.__file__).parent
-
-
-def test_no_airflow_imports_in_the_emulator() -> None:
-    offenders = []
-    for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "airflow"]
-    assert offenders == []
 
 
 def test_a_timeline_walks_its_phases_and_stays_in_the_last() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -22,16 +22,18 @@ from airflow_predibase.client.models import (
     BatchOutputRow,
     ChatCompletionRequest,
 )
+from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.formats import chat_completion
 from airflow_predibase.emulator.lifecycle import Phase
 from airflow_predibase.emulator.model_behaviour import generate
+from airflow_predibase.emulator.resources._base import LifecycleResource
+from airflow_predibase.emulator.resources.datasets import Datasets
 from airflow_predibase.emulator.resources.inference import answer
+from airflow_predibase.emulator.resources.repos import Repos
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.wire import describe, iso, wire
-
-if TYPE_CHECKING:
-    from airflow_predibase.emulator.backend import Backend
+from airflow_predibase.kinds import BATCH_INFERENCE_JOB
 
 S = BatchInferenceJobStatus
 FILES_ROUTE = "/__files__"
@@ -45,27 +47,20 @@ def chat_prompt(request: ChatCompletionRequest) -> tuple[str, str]:
     return question, "\n".join(m.content for m in request.messages)
 
 
-class BatchJobs:
-    kind = "batch"
-    statuses = tuple(s.value for s in S)
+class BatchJobs(LifecycleResource):
+    registered = BATCH_INFERENCE_JOB
+    aliases = ("batch", "batch_jobs")
+    state_key = "batch_jobs"
+    stored_as = "batch"
+    key_field = "id"
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
-
-    # -- Tracked --------------------------------------------------------------------------
-
-    def load(self, key: str) -> Doc:
-        doc = self.store.get("batch", key)
-        if doc is None:
-            raise ApiError(404, f"batch inference job {key!r} not found")
-        return doc
-
-    def save(self, doc: Doc) -> None:
-        self.store.put("batch", doc["id"], doc)
+    def __init__(self, ctx: Context, datasets: Datasets, repos: Repos) -> None:
+        super().__init__(ctx)
+        self.datasets = datasets
+        self.repos = repos
 
     def plan(self, doc: Doc, status: str) -> list[Phase]:
-        profile = self.backend.profile
+        profile = self.ctx.profile
         if status == S.QUEUED:
             return [(status, profile.batch_queued), *self.plan(doc, S.RUNNING.value)]
         if status == S.RUNNING:
@@ -73,9 +68,9 @@ class BatchJobs:
         return [(status, None)]
 
     def view(self, doc: Doc) -> dict[str, Any]:
-        position = self.backend.position(doc)
+        position = self.ctx.position(doc)
         status = S(position.status)
-        marks = self.backend.marks(doc)
+        marks = self.ctx.marks(doc)
         fields: dict[str, Any] = {
             "id": doc["id"],
             "status": status,
@@ -90,7 +85,7 @@ class BatchJobs:
         if S.RUNNING.value in marks:
             done = 1.0 if status == S.COMPLETED else 0.0
             if status == S.RUNNING:
-                done = position.fraction(self.backend.now())
+                done = position.fraction(self.ctx.now())
             fields["total_rows"] = doc["_total"]
             fields["completed_rows"] = int(doc["_ok"] * done)
             fields["failed_rows"] = int(doc["_failed"] * done)
@@ -98,34 +93,28 @@ class BatchJobs:
             fields["error"] = doc.get("_error") or doc["_fate"].get("error") or "batch failed"
         return wire(BatchInferenceJob, fields)
 
-    def views(self) -> list[dict[str, Any]]:
-        return [self.view(doc) for doc in self.store.list("batch")]
-
     # -- operations ---------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> dict[str, Any]:
-        return self.view(self.backend.on_read(self, self.load(job_id)))
-
     def create(self, request: BatchInferenceJobRequest) -> dict[str, Any]:
-        backend = self.backend
-        backend.require_base_model(request.base_model)
-        dataset = backend.datasets.connected(request.dataset)
-        rows = backend.datasets.table(dataset).rows
-        job_id = backend.new_id()
+        ctx = self.ctx
+        ctx.require_base_model(request.base_model)
+        dataset = self.datasets.connected(request.dataset)
+        rows = self.datasets.table(dataset).rows
+        job_id = ctx.new_id()
         fate: dict[str, Any] = {"status": S.COMPLETED.value}
         results: list[dict[str, Any]] = []
         try:
             results = self._score(job_id, request.base_model, rows)
         except ValueError as exc:
             fate = {"status": S.ERRORED.value, "error": f"invalid input file: {exc}"}
-        scheduled = backend.take_failure(self.kind)
+        scheduled = self.take_failure()
         if scheduled is not None:
             fate = {"status": S.ERRORED.value, "error": scheduled}
         random.Random(job_id).shuffle(results)
         token = secrets.token_urlsafe(18)
         blob = f"batch/{job_id}"
-        backend.store.put_blob(blob, "".join(json.dumps(r) + "\n" for r in results).encode())
-        backend.store.put("file", token, {"blob": blob, "media_type": "application/jsonl"})
+        self.store.put_blob(blob, "".join(json.dumps(r) + "\n" for r in results).encode())
+        self.store.put("file", token, {"blob": blob, "media_type": "application/jsonl"})
         failed = sum(1 for r in results if r["error"] is not None)
         doc: Doc = {
             "id": job_id,
@@ -133,14 +122,14 @@ class BatchJobs:
             "dataset": request.dataset,
             "output": request.output,
             "description": request.description,
-            "created_at": backend.now(),
+            "created_at": ctx.now(),
             "_fate": fate,
             "_file": token,
             "_total": len(rows),
             "_ok": len(results) - failed,
             "_failed": failed,
         }
-        backend.begin(doc, self.plan(doc, S.QUEUED.value))
+        ctx.begin(doc, self.plan(doc, S.QUEUED.value))
         self.save(doc)
         return self.view(doc)
 
@@ -176,13 +165,13 @@ class BatchJobs:
         question, text = chat_prompt(req)
         row: Doc = {"id": f"batch_req_{job_id[:8]}_{number}", "custom_id": custom_id}
         try:
-            reply = answer(self.backend, base_model, req.model, question)
+            reply = answer(self.repos, base_model, req.model, question)
         except ApiError as exc:
             row["response"] = None
             row["error"] = {"code": _ERROR_CODES.get(exc.status, "error"), "message": exc.message}
         else:
             gen = generate(reply, text, req.max_tokens, None)
-            created = int(self.backend.now())
+            created = int(self.ctx.now())
             body = chat_completion(gen, req.model or base_model, f"chatcmpl-{row['id']}", created)
             row["response"] = {"status_code": 200, "request_id": row["id"], "body": body}
             row["error"] = None
@@ -191,14 +180,14 @@ class BatchJobs:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         doc = self.load(job_id)
-        if not S(self.backend.position(doc).status).is_terminal:
-            self.backend.begin(doc, [(S.CANCELED.value, None)])
+        if not S(self.status(doc)).is_terminal:
+            self.ctx.begin(doc, [(S.CANCELED.value, None)])
             self.save(doc)
         return self.view(doc)
 
     def results(self, job_id: str, base_url: str) -> dict[str, Any]:
         doc = self.load(job_id)
-        status = self.backend.position(doc).status
+        status = self.status(doc)
         if status != S.COMPLETED:
             raise ApiError(409, f"results are available once the job is completed (it is {status})")
         return wire(BatchInferenceResults, {"url": f"{base_url}{FILES_ROUTE}/{doc['_file']}"})

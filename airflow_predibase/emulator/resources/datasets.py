@@ -12,7 +12,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_predibase.client.models import (
@@ -23,48 +23,38 @@ from airflow_predibase.client.models import (
     DatasetUploadRequest,
     DatasetUploadTarget,
 )
+from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.lifecycle import Phase
+from airflow_predibase.emulator.resources._base import LifecycleResource
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.tabular import FORMATS, Table, TableError, detect_format, read_table
 from airflow_predibase.emulator.wire import iso, require_text, wire
-
-if TYPE_CHECKING:
-    from airflow_predibase.emulator.backend import Backend
+from airflow_predibase.kinds import DATASET
 
 UPLOAD_ROUTE = "/__uploads__"
 _TABLE_CACHE = 8
 
 
-class Datasets:
-    kind = "datasets"
-    statuses = tuple(s.value for s in DatasetStatus)
+class Datasets(LifecycleResource):
+    registered = DATASET
+    aliases = ("datasets",)
+    state_key = "datasets"
+    stored_as = "dataset"
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
         # Parsed files, so training and batch scoring do not re-read them per request.
         self._tables: OrderedDict[str, Table] = OrderedDict()
-
-    # -- Tracked --------------------------------------------------------------------------
-
-    def load(self, key: str) -> Doc:
-        doc = self.store.get("dataset", key)
-        if doc is None:
-            raise ApiError(404, f"dataset {key!r} not found")
-        return doc
-
-    def save(self, doc: Doc) -> None:
-        self.store.put("dataset", doc["name"], doc)
 
     def plan(self, doc: Doc, status: str) -> list[Phase]:
         if status == DatasetStatus.CONNECTING:
             fate = doc["_fate"]["status"]
-            return [(status, self.backend.profile.dataset_connecting), (fate, None)]
+            return [(status, self.ctx.profile.dataset_connecting), (fate, None)]
         return [(status, None)]
 
     def view(self, doc: Doc) -> dict[str, Any]:
-        status = self.backend.position(doc).status
+        status = self.status(doc)
         fields: dict[str, Any] = {
             "name": doc["name"],
             "id": doc["id"],
@@ -82,18 +72,12 @@ class Datasets:
             fields["lastError"] = doc.get("_error") or doc["_fate"].get("error") or "errored"
         return wire(Dataset, fields)
 
-    def views(self) -> list[dict[str, Any]]:
-        return [self.view(doc) for doc in self.store.list("dataset")]
-
-    # -- reads -------------------------------------------------------------------------------
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.view(self.backend.on_read(self, self.load(name)))
+    # -- for fine-tuning and batch inference -------------------------------------------------
 
     def connected(self, name: str) -> Doc:
         """The dataset `name`, which must exist (404) and be connected (400)."""
         doc = self.load(name)
-        status = self.backend.position(doc).status
+        status = self.status(doc)
         if status != DatasetStatus.CONNECTED:
             raise ApiError(400, f"dataset {name!r} is {status}, not connected")
         return doc
@@ -117,7 +101,7 @@ class Datasets:
 
     async def connect(self, request: DatasetRequest) -> dict[str, Any]:
         name = require_text(request.name, "name")
-        self._require_free(name)
+        self.require_free(name)
         if not request.source:
             raise ApiError(
                 400, "field 'source' is required to connect a dataset (or use /datasets/upload)"
@@ -146,7 +130,7 @@ class Datasets:
             return None, None, f"unsupported file type {path.name!r}; use {', '.join(FORMATS)}"
         try:
             size = path.stat().st_size
-            if size > self.backend.config.max_upload_bytes:
+            if size > self.ctx.config.max_upload_bytes:
                 return None, fmt, f"file is {size} bytes, over the {self._limit()} limit"
             return path.read_bytes(), fmt, None
         except OSError as exc:
@@ -169,7 +153,7 @@ class Datasets:
             "fileName": file_name,
             "mimeType": request.mime_type,
             "format": fmt,
-            "created_at": self.backend.now(),
+            "created_at": self.ctx.now(),
             "size": None,
         }
         self.store.put("upload", token, upload)
@@ -183,7 +167,7 @@ class Datasets:
         upload = self.store.get("upload", token)
         if upload is None:
             raise ApiError(404, "unknown or expired upload URL")
-        limit = self.backend.config.max_upload_bytes
+        limit = self.ctx.config.max_upload_bytes
         if declared is not None and declared > limit:
             raise ApiError(413, f"file is {declared} bytes, over the {self._limit()} limit")
         received = bytearray()
@@ -202,7 +186,7 @@ class Datasets:
             raise ApiError(404, "unknown uploadToken; start with POST /datasets/upload")
         if upload["size"] is None:
             raise ApiError(400, "nothing was uploaded for this uploadToken; PUT the file first")
-        self._require_free(name)
+        self.require_free(name)
         data = self.store.get_blob(f"upload/{request.upload_token}") or b""
         self.store.delete("upload", request.upload_token)
         self.store.delete_blob(f"upload/{request.upload_token}")
@@ -213,11 +197,7 @@ class Datasets:
     # -- shared ------------------------------------------------------------------------------
 
     def _limit(self) -> str:
-        return f"{self.backend.config.max_upload_bytes / (1024 * 1024):g} MB"
-
-    def _require_free(self, name: str) -> None:
-        if self.store.get("dataset", name) is not None:
-            raise ApiError(409, f"dataset {name!r} already exists")
+        return f"{self.ctx.config.max_upload_bytes / (1024 * 1024):g} MB"
 
     async def _create(
         self,
@@ -242,12 +222,12 @@ class Datasets:
                 }
         else:
             fate = {"status": DatasetStatus.ERRORED.value, "error": problem or "unreadable"}
-        scheduled = self.backend.take_failure(self.kind)
+        scheduled = self.take_failure()
         if scheduled is not None:
             fate = {"status": DatasetStatus.ERRORED.value, "error": scheduled}
         # Re-checked after the awaits: another request may have taken the name meanwhile.
-        self._require_free(name)
-        dataset_id = self.backend.new_id()
+        self.require_free(name)
+        dataset_id = self.ctx.new_id()
         doc: Doc = {
             "name": name,
             "id": dataset_id,
@@ -255,12 +235,12 @@ class Datasets:
             "description": description,
             "format": fmt,
             "size_bytes": None if data is None else len(data),
-            "created_at": self.backend.now(),
+            "created_at": self.ctx.now(),
             "_blob": f"dataset/{dataset_id}",
             "_fate": fate,
         }
         if data is not None:
             self.store.put_blob(doc["_blob"], data)
-        self.backend.begin(doc, self.plan(doc, DatasetStatus.CONNECTING.value))
+        self.ctx.begin(doc, self.plan(doc, DatasetStatus.CONNECTING.value))
         self.save(doc)
         return self.view(doc)

@@ -11,7 +11,7 @@ name, always ready, as the platform's shared endpoints are.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_predibase.client.models import (
     Deployment,
@@ -21,11 +21,10 @@ from airflow_predibase.client.models import (
 )
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.lifecycle import GONE, Phase
+from airflow_predibase.emulator.resources._base import LifecycleResource
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.wire import iso, wire
-
-if TYPE_CHECKING:
-    from airflow_predibase.emulator.backend import Backend
+from airflow_predibase.kinds import DEPLOYMENT
 
 S = DeploymentStatus
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -68,29 +67,14 @@ def default_settings() -> dict[str, Any]:
 _TOUCH_EVERY = 1.0
 
 
-class Deployments:
-    kind = "deployments"
-    statuses = tuple(s.value for s in S)
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
-
-    # -- Tracked --------------------------------------------------------------------------
-
-    def load(self, key: str) -> Doc:
-        doc = self.store.get("deployment", key)
-        if doc is None or self.backend.position(doc).status == GONE:
-            if doc is not None:
-                self.store.delete("deployment", key)
-            raise ApiError(404, f"deployment {key!r} not found")
-        return doc
-
-    def save(self, doc: Doc) -> None:
-        self.store.put("deployment", doc["name"], doc)
+class Deployments(LifecycleResource):
+    registered = DEPLOYMENT
+    aliases = ("deployments",)
+    state_key = "deployments"
+    stored_as = "deployment"
 
     def plan(self, doc: Doc, status: str) -> list[Phase]:
-        profile = self.backend.profile
+        profile = self.ctx.profile
         if status == S.PENDING:
             return [(status, profile.deployment_pending), *self.plan(doc, S.INITIALIZING.value)]
         if status == S.INITIALIZING:
@@ -102,8 +86,8 @@ class Deployments:
         return [(status, None)]
 
     def status(self, doc: Doc) -> str:
-        now = self.backend.now()
-        position = self.backend.position(doc)
+        now = self.ctx.now()
+        position = self.ctx.position(doc)
         if position.status == S.READY and doc["config"]["min_replicas"] == 0:
             idle_since = max(position.started, doc.get("_last_used") or 0.0)
             if now - idle_since >= doc["config"]["cooldown_time"]:
@@ -123,23 +107,7 @@ class Deployments:
             fields["error"] = doc.get("_error") or "deployment failed"
         return wire(Deployment, fields)
 
-    def views(self) -> list[dict[str, Any]]:
-        live = []
-        for doc in self.store.list("deployment"):
-            if self.backend.position(doc).status == GONE:
-                self.store.delete("deployment", doc["name"])
-            else:
-                live.append(self.view(doc))
-        return live
-
     # -- control plane ------------------------------------------------------------------------
-
-    def get(self, name: str) -> dict[str, Any]:
-        doc = self.backend.on_read(self, self.load(name))
-        if self.backend.position(doc).status == GONE:
-            self.store.delete("deployment", name)
-            raise ApiError(404, f"deployment {name!r} not found")
-        return self.view(doc)
 
     def create(self, request: DeploymentRequest) -> dict[str, Any]:
         if not _NAME.match(request.name):
@@ -148,35 +116,31 @@ class Deployments:
                 f"invalid deployment name {request.name!r}: use 1-63 lower-case letters, "
                 "digits and hyphens, starting and ending with a letter or digit",
             )
-        try:
-            self.load(request.name)
-        except ApiError:
-            pass
-        else:
-            raise ApiError(409, f"deployment {request.name!r} already exists")
-        self.backend.require_base_model(request.base_model)
+        self.require_free(request.name)
+        self.ctx.require_base_model(request.base_model)
         config = default_settings()
         config.update(self._settings(request))
         self._check(config)
-        error = self.backend.take_failure(self.kind)
+        error = self.take_failure()
         doc: Doc = {
             "name": request.name,
             "base_model": request.base_model,
             "config": config,
-            "created_at": self.backend.now(),
+            "created_at": self.ctx.now(),
             "updated_at": None,
             "_fate": S.READY.value if error is None else S.FAILED.value,
         }
         if error is not None:
             doc["_error"] = error
-        self.backend.begin(doc, self.plan(doc, S.PENDING.value))
+        self.ctx.begin(doc, self.plan(doc, S.PENDING.value))
         self.save(doc)
         return self.view(doc)
 
     def update(self, name: str, request: DeploymentUpdateRequest) -> dict[str, Any]:
         doc = self.load(name)
-        status = self.status(doc)
-        if status in (S.PENDING, S.INITIALIZING, S.DELETING):
+        status = S(self.status(doc))
+        # Not serving and not settled: still coming up, or going away.
+        if not status.is_serving and not status.is_terminal:
             raise ApiError(409, f"deployment {name!r} is {status}; update it once it is ready")
         if request.base_model is not None and request.base_model != doc["base_model"]:
             raise ApiError(
@@ -195,16 +159,16 @@ class Deployments:
         config = {**doc["config"], **changes}
         self._check(config)
         doc["config"] = config
-        doc["updated_at"] = self.backend.now()
-        doc["_last_used"] = self.backend.now()
-        self.backend.begin(doc, self.plan(doc, S.UPDATING.value))
+        doc["updated_at"] = self.ctx.now()
+        doc["_last_used"] = self.ctx.now()
+        self.ctx.begin(doc, self.plan(doc, S.UPDATING.value))
         self.save(doc)
         return self.view(doc)
 
     def delete(self, name: str) -> dict[str, Any]:
         doc = self.load(name)
-        if self.backend.position(doc).status != S.DELETING:
-            self.backend.begin(doc, self.plan(doc, S.DELETING.value))
+        if self.ctx.position(doc).status != S.DELETING:
+            self.ctx.begin(doc, self.plan(doc, S.DELETING.value))
             self.save(doc)
         return self.view(doc)
 
@@ -229,20 +193,20 @@ class Deployments:
     # -- serving plane ------------------------------------------------------------------------
 
     def _shared(self, name: str) -> Doc | None:
-        model = self.backend.config.base_model(name)
+        model = self.ctx.config.base_model(name)
         if model is None:
             return None
         return {"name": name, "base_model": name, "config": default_settings(), "_shared": True}
 
-    def lookup(self, name: str) -> tuple[Doc, str]:
+    def lookup(self, name: str) -> tuple[Doc, S]:
         """The deployment a serving request names and its status (404 in serving shape)."""
-        doc = self.store.get("deployment", name)
-        if doc is None or self.backend.position(doc).status == GONE:
+        doc = self.find(name)
+        if doc is None:
             shared = self._shared(name)
             if shared is None:
-                raise ApiError(404, f"deployment {name!r} not found", error_type="not_found")
-            return shared, S.READY.value
-        return doc, self.status(doc)
+                raise self.not_found(name, error_type="not_found")
+            return shared, S.READY
+        return doc, S(self.status(doc))
 
     async def wake(self, name: str) -> Doc:
         """The deployment, ready to answer: cold-started from standby if need be."""
@@ -251,20 +215,20 @@ class Deployments:
             return doc
         if status == S.STANDBY:
             doc["_waking"] = True
-            cold_start = self.backend.profile.deployment_cold_start
-            self.backend.begin(doc, [(S.INITIALIZING.value, cold_start), (S.READY.value, None)])
+            cold_start = self.ctx.profile.deployment_cold_start
+            self.ctx.begin(doc, [(S.INITIALIZING.value, cold_start), (S.READY.value, None)])
             self.save(doc)
-            status = S.INITIALIZING.value
+            status = S.INITIALIZING
         woken = False
         if status == S.INITIALIZING and doc.get("_waking"):
             # Requests that arrive during a cold start queue behind it, like the first.
-            ends = self.backend.position(doc).ends
+            ends = self.ctx.position(doc).ends
             if ends is not None:
-                await self.backend.clock.sleep(ends - self.backend.now())
+                await self.ctx.clock.sleep(ends - self.ctx.now())
             doc, status = self.lookup(name)
             woken = True
-        servable = (S.READY, S.UPDATING, S.STANDBY) if woken else (S.READY, S.UPDATING)
-        if status not in servable:
+        # `standby` serves too: with a zero cooldown, a deployment just woken reads standby.
+        if not status.is_serving:
             raise ApiError(
                 503,
                 f"deployment {name!r} is {status}, not serving yet",
@@ -274,7 +238,7 @@ class Deployments:
         return doc
 
     def _touch(self, doc: Doc, *, force: bool = False) -> None:
-        now = self.backend.now()
+        now = self.ctx.now()
         idle = now - (doc.get("_last_used") or 0.0)
         if force or (doc["config"]["min_replicas"] == 0 and idle > _TOUCH_EVERY):
             doc["_last_used"] = now

@@ -9,7 +9,7 @@ reason, as the platform's preprocessing does. A completed job makes its adapter 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_predibase.client.models import (
     TASK_COLUMNS,
@@ -17,14 +17,16 @@ from airflow_predibase.client.models import (
     FinetuningJobRequest,
     FinetuningJobStatus,
 )
+from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.lifecycle import Phase
+from airflow_predibase.emulator.resources._base import LifecycleResource
+from airflow_predibase.emulator.resources.datasets import Datasets
+from airflow_predibase.emulator.resources.repos import Repos
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.tabular import train_rows
 from airflow_predibase.emulator.wire import iso, wire
-
-if TYPE_CHECKING:
-    from airflow_predibase.emulator.backend import Backend
+from airflow_predibase.kinds import FINETUNING_JOB
 
 S = FinetuningJobStatus
 _BATCH_SIZE = 8
@@ -37,27 +39,25 @@ def _loss(fraction: float) -> float:
     return round(0.35 + 2.2 * math.exp(-4.0 * fraction), 4)
 
 
-class FinetuningJobs:
-    kind = "finetuning"
-    statuses = tuple(s.value for s in S)
+class FinetuningJobs(LifecycleResource):
+    registered = FINETUNING_JOB
+    aliases = ("finetuning", "finetuning_jobs")
+    state_key = "finetuning_jobs"
+    stored_as = "finetuning"
+    key_field = "id"
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
+    def __init__(self, ctx: Context, datasets: Datasets, repos: Repos) -> None:
+        super().__init__(ctx)
+        self.datasets = datasets
+        self.repos = repos
 
-    # -- Tracked --------------------------------------------------------------------------
-
-    def load(self, key: str) -> Doc:
-        doc = self.store.get("finetuning", key)
-        if doc is None:
-            raise ApiError(404, f"fine-tuning job {key!r} not found")
-        return doc
-
-    def save(self, doc: Doc) -> None:
-        self.store.put("finetuning", doc["id"], doc)
+    def status_of(self, job_id: str) -> S | None:
+        """The status of job `job_id`, or None if there is no such job."""
+        doc = self.find(job_id)
+        return None if doc is None else S(self.status(doc))
 
     def plan(self, doc: Doc, status: str) -> list[Phase]:
-        profile = self.backend.profile
+        profile = self.ctx.profile
         fate = doc["_fate"]["status"]
         if status == S.QUEUED:
             return [(status, profile.finetuning_queued), *self.plan(doc, S.TRAINING.value)]
@@ -70,10 +70,10 @@ class FinetuningJobs:
         return [(status, None)]
 
     def view(self, doc: Doc) -> dict[str, Any]:
-        now = self.backend.now()
-        position = self.backend.position(doc)
+        now = self.ctx.now()
+        position = self.ctx.position(doc)
         status = S(position.status)
-        marks = self.backend.marks(doc)
+        marks = self.ctx.marks(doc)
         fields: dict[str, Any] = {
             "id": doc["id"],
             "status": status,
@@ -107,7 +107,7 @@ class FinetuningJobs:
         else:
             # Frozen where training stopped: at the first status reached after it.
             ended = min((t for t in marks.values() if t > started), default=started)
-            done = min(1.0, (ended - started) / self.backend.profile.finetuning_training)
+            done = min(1.0, (ended - started) / self.ctx.profile.finetuning_training)
         total = int(doc["_total_steps"])
         step = int(total * done)
         return {
@@ -117,23 +117,17 @@ class FinetuningJobs:
             "train_loss": _loss(done) if step > 0 else None,
         }
 
-    def views(self) -> list[dict[str, Any]]:
-        return [self.view(doc) for doc in self.store.list("finetuning")]
-
     # -- operations ---------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> dict[str, Any]:
-        return self.view(self.backend.on_read(self, self.load(job_id)))
-
     def create(self, request: FinetuningJobRequest) -> dict[str, Any]:
-        backend = self.backend
-        backend.require_base_model(request.base_model, finetuning=True)
-        dataset = backend.datasets.connected(request.dataset)
+        ctx = self.ctx
+        ctx.require_base_model(request.base_model, finetuning=True)
+        dataset = self.datasets.connected(request.dataset)
         if not request.repo:
             raise ApiError(400, "field 'repo' is required: the adapter version is created in it")
-        repo = backend.repos.load(request.repo)
+        repo = self.repos.load(request.repo)
         if request.continue_from_version:
-            parent = backend.repos.ready_version(request.continue_from_version)
+            parent = self.repos.ready_version(request.continue_from_version)
             if parent["base_model"] != request.base_model:
                 raise ApiError(
                     400,
@@ -142,7 +136,7 @@ class FinetuningJobs:
                 )
         task = request.task or "sft"
         epochs = request.epochs or 3
-        table = backend.datasets.table(dataset)
+        table = self.datasets.table(dataset)
         rows = train_rows(table)
         fate: dict[str, Any] = {"status": S.COMPLETED.value}
         missing = [c for c in TASK_COLUMNS[task] if c not in table.columns]
@@ -160,12 +154,12 @@ class FinetuningJobs:
                 "status": S.ERRORED.value,
                 "error": f"dataset {request.dataset!r} has no training rows (all are evaluation)",
             }
-        scheduled = backend.take_failure(self.kind)
+        scheduled = self.take_failure()
         if scheduled is not None:
             fate = {"status": S.ERRORED.value, "error": scheduled}
-        job_id = backend.new_id()
+        job_id = ctx.new_id()
         knowledge = {"dataset": dataset["name"], "blob": dataset["_blob"], "task": task}
-        version = backend.repos.reserve_version(repo, job_id, request.base_model, knowledge)
+        version = self.repos.reserve_version(repo, job_id, request.base_model, knowledge)
         doc: Doc = {
             "id": job_id,
             "base_model": request.base_model,
@@ -174,22 +168,22 @@ class FinetuningJobs:
             "adapter_type": request.adapter_type or "lora",
             "task": task,
             "description": request.description,
-            "created_at": backend.now(),
+            "created_at": ctx.now(),
             "_version": version,
             "_fate": fate,
             "_epochs": epochs,
             "_total_steps": request.train_steps
             or epochs * max(1, math.ceil(len(rows) / _BATCH_SIZE)),
         }
-        backend.begin(doc, self.plan(doc, S.QUEUED.value))
+        ctx.begin(doc, self.plan(doc, S.QUEUED.value))
         self.save(doc)
         return self.view(doc)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         doc = self.load(job_id)
-        status = S(self.backend.position(doc).status)
+        status = S(self.status(doc))
         # Cancelling twice, or after the end, changes nothing: on_kill may race completion.
-        if not status.is_terminal and status != S.STOPPING:
-            self.backend.begin(doc, self.plan(doc, S.STOPPING.value))
+        if not status.is_terminal and not status.is_winding_down:
+            self.ctx.begin(doc, self.plan(doc, S.STOPPING.value))
             self.save(doc)
         return self.view(doc)

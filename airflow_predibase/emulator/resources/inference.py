@@ -6,13 +6,9 @@ answer a live request would.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.model_behaviour import base_answer
-
-if TYPE_CHECKING:
-    from airflow_predibase.emulator.backend import Backend
+from airflow_predibase.emulator.resources.repos import Repos
 
 
 def is_base(model: str | None, base_model: str, deployment: str | None) -> bool:
@@ -21,7 +17,7 @@ def is_base(model: str | None, base_model: str, deployment: str | None) -> bool:
 
 
 def answer(
-    backend: Backend,
+    repos: Repos,
     base_model: str,
     adapter_id: str | None,
     prompt: str,
@@ -39,7 +35,7 @@ def answer(
             f"cannot load adapter {adapter_id!r} from {adapter_source}: the emulator serves "
             "Predibase adapters only (adapter_source pbase, ID <repo>/<version>)",
         )
-    entry = backend.repos.ready_version(adapter_id)
+    entry = repos.ready_version(adapter_id)
     if entry["base_model"] != base_model:
         raise ApiError(
             400,
@@ -47,4 +43,4 @@ def answer(
             f"serves {base_model}",
             error_type="validation",
         )
-    return backend.repos.memory(adapter_id, entry).answer(prompt)
+    return repos.memory(adapter_id, entry).answer(prompt)

@@ -8,7 +8,8 @@ never reused) and its status follows the job: `pending` while it trains, then `r
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from airflow_predibase.client.models import (
     AdapterVersion,
@@ -17,14 +18,14 @@ from airflow_predibase.client.models import (
     Repo,
     RepoRequest,
 )
+from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.model_behaviour import AdapterMemory, memory_from_rows
+from airflow_predibase.emulator.resources._base import Resource
+from airflow_predibase.emulator.resources.datasets import Datasets
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.tabular import train_rows
 from airflow_predibase.emulator.wire import iso, require_text, wire
-
-if TYPE_CHECKING:
-    from airflow_predibase.emulator.backend import Backend
 
 _VERSION_STATUS = {
     FinetuningJobStatus.COMPLETED: AdapterVersionStatus.READY,
@@ -34,32 +35,34 @@ _VERSION_STATUS = {
 }
 _MEMORY_CACHE = 16
 
+#: The status of a fine-tuning job by its ID (None: no such job). Injected rather than
+#: imported: the jobs need the repositories, so the repositories cannot need the jobs.
+JobStatus = Callable[[str], FinetuningJobStatus | None]
 
-class Repos:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.store = backend.store
+
+class Repos(Resource):
+    # Not a waitable kind (no entry in airflow_predibase.kinds) and no lifecycle of its own.
+    kind = "repo"
+    aliases = ("repos",)
+    label = "adapter repository"
+    state_key = "repos"
+    stored_as = "repo"
+
+    def __init__(self, ctx: Context, datasets: Datasets, job_status: JobStatus) -> None:
+        super().__init__(ctx)
+        self.datasets = datasets
+        self._job_status_of = job_status
         self._memories: OrderedDict[str, AdapterMemory] = OrderedDict()
-
-    def load(self, name: str) -> Doc:
-        doc = self.store.get("repo", name)
-        if doc is None:
-            raise ApiError(404, f"adapter repository {name!r} not found")
-        return doc
-
-    def save(self, doc: Doc) -> None:
-        self.store.put("repo", doc["name"], doc)
 
     def create(self, request: RepoRequest) -> dict[str, Any]:
         name = require_text(request.name, "name")
         if "/" in name:
             raise ApiError(400, f"repository name {name!r} must not contain '/'")
-        if self.store.get("repo", name) is not None:
-            raise ApiError(409, f"adapter repository {name!r} already exists")
+        self.require_free(name)
         doc: Doc = {
             "name": name,
             "description": request.description,
-            "created_at": self.backend.now(),
+            "created_at": self.ctx.now(),
             "next_version": 1,
             "versions": [],
         }
@@ -73,7 +76,7 @@ class Repos:
                 raise ApiError(
                     409, f"repository {name!r} has a fine-tuning job still running ({entry['job']})"
                 )
-        self.store.delete("repo", name)
+        self.store.delete(self.stored_as, name)
         return {"message": f"repository {name!r} deleted"}
 
     def reserve_version(self, repo: Doc, job_id: str, base_model: str, knowledge: Doc) -> int:
@@ -85,7 +88,7 @@ class Repos:
                 "version": number,
                 "job": job_id,
                 "base_model": base_model,
-                "created_at": self.backend.now(),
+                "created_at": self.ctx.now(),
                 "archived": False,
                 "knowledge": knowledge,
             }
@@ -94,10 +97,8 @@ class Repos:
         return number
 
     def _job_status(self, entry: Doc) -> FinetuningJobStatus:
-        job = self.store.get("finetuning", entry["job"]) if entry.get("job") else None
-        if job is None:
-            return FinetuningJobStatus.COMPLETED
-        return FinetuningJobStatus(self.backend.position(job).status)
+        status = self._job_status_of(entry["job"]) if entry.get("job") else None
+        return FinetuningJobStatus.COMPLETED if status is None else status
 
     def _version_view(self, repo: str, entry: Doc) -> dict[str, Any]:
         status = _VERSION_STATUS.get(self._job_status(entry), AdapterVersionStatus.PENDING)
@@ -124,14 +125,8 @@ class Repos:
         }
         return wire(Repo, fields)
 
-    def views(self) -> list[dict[str, Any]]:
-        return [self.view(doc) for doc in self.store.list("repo")]
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.view(self.load(name))
-
     def _entry(self, repo: str, version: int) -> Doc:
-        doc = self.store.get("repo", repo)
+        doc = self.find(repo)
         entry: Doc | None = None
         if doc is not None:
             entry = next((e for e in doc["versions"] if e["version"] == version), None)
@@ -159,10 +154,10 @@ class Repos:
         memory = self._memories.get(cache_key)
         if memory is None:
             knowledge = entry["knowledge"]
-            dataset = self.store.get("dataset", knowledge["dataset"])
+            dataset = self.datasets.find(knowledge["dataset"])
             rows: list[dict[str, Any]] = []
             if dataset is not None and dataset["_blob"] == knowledge["blob"]:
-                rows = train_rows(self.backend.datasets.table(dataset))
+                rows = train_rows(self.datasets.table(dataset))
             memory = memory_from_rows(rows, knowledge["task"])
             self._memories[cache_key] = memory
             while len(self._memories) > _MEMORY_CACHE:
