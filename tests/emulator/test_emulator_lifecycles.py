@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 
 import httpx
 import pytest
@@ -37,9 +37,12 @@ def test_an_unreadable_upload_ends_errored_with_last_error(emu: Emu) -> None:
     assert "line 2" in dataset["lastError"]
 
 
-def test_parquet_without_pyarrow_errors_with_a_clear_reason(emu: Emu) -> None:
-    if importlib.util.find_spec("pyarrow") is not None:
-        pytest.skip("pyarrow is installed here, so Parquet is readable")
+def test_parquet_without_pyarrow_errors_with_a_clear_reason(
+    emu: Emu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server runs in this process: a None entry hides pyarrow from it.
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     emu.upload("pq", b"PAR1\x00\x00PAR1", file_name="train.parquet")
     emu.advance(1)
     dataset = emu.ok(emu.control.get("/datasets/pq"))

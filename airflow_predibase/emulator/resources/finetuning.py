@@ -12,11 +12,11 @@ import math
 from typing import Any
 
 from airflow_predibase.client.models import (
-    TASK_COLUMNS,
     FinetuningJob,
     FinetuningJobRequest,
     FinetuningJobStatus,
 )
+from airflow_predibase.dataset_files import DatasetFileError, check_rows
 from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.lifecycle import Phase
@@ -139,21 +139,11 @@ class FinetuningJobs(LifecycleResource):
         table = self.datasets.table(dataset)
         rows = train_rows(table)
         fate: dict[str, Any] = {"status": S.COMPLETED.value}
-        missing = [c for c in TASK_COLUMNS[task] if c not in table.columns]
-        if missing:
-            fate = {
-                "status": S.ERRORED.value,
-                "error": (
-                    f"dataset {request.dataset!r} has no {', '.join(missing)} column(s), which "
-                    f"task {task} needs ({', '.join(TASK_COLUMNS[task])}); its columns are "
-                    f"{', '.join(table.columns)}"
-                ),
-            }
-        elif not rows:
-            fate = {
-                "status": S.ERRORED.value,
-                "error": f"dataset {request.dataset!r} has no training rows (all are evaluation)",
-            }
+        try:
+            # The same rules the operator's pre-upload check applies (dataset_files).
+            check_rows(table.rows, f"dataset {request.dataset!r}", task)
+        except DatasetFileError as error:
+            fate = {"status": S.ERRORED.value, "error": str(error)}
         scheduled = self.take_failure()
         if scheduled is not None:
             fate = {"status": S.ERRORED.value, "error": scheduled}
