@@ -47,7 +47,11 @@ print(t1 - t0, t2 - t1)
 def _env() -> dict[str, str]:
     # A throwaway AIRFLOW_HOME, so the probe never writes into the user's ~/airflow.
     home = tempfile.mkdtemp(prefix="import-time-airflow-")
-    return {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    # An installed package imports from bytecode (pip compiles it): measure that, not the
+    # compiler. A shell that sets PYTHONDONTWRITEBYTECODE would otherwise time compile().
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def _probe(module: str, env: dict[str, str]) -> tuple[float, float]:

@@ -31,7 +31,6 @@ from airflow_predibase.exceptions import (
 )
 from airflow_predibase.kinds import ResourceKind
 from airflow_predibase.links import PredibaseConsoleLink
-from airflow_predibase.operators._idempotency import Ledger, clear_cycle, resolve_job, task_key
 from airflow_predibase.waiting.blocking import wait_blocking
 from airflow_predibase.waiting.events import JobEvent
 from airflow_predibase.waiting.waiter import PollPolicy, Waiter
@@ -128,6 +127,14 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
 
         `create` receives the description with the idempotency marker and sends the POST.
         """
+        # Loaded when a job is started, not when a DAG file naming the operator is parsed.
+        from airflow_predibase.operators._idempotency import (
+            Ledger,
+            clear_cycle,
+            resolve_job,
+            task_key,
+        )
+
         ledger = Ledger(context)
         resolution = resolve_job(
             key=task_key(context),

@@ -7,16 +7,11 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException
 from pydantic import ValidationError
 
-from airflow_predibase.client.models import (
-    BatchInferenceJob,
-    BatchInferenceJobRequest,
-    BatchOutputRow,
-)
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.kinds import BATCH_INFERENCE_JOB
 from airflow_predibase.operators._base import (
@@ -32,6 +27,12 @@ from airflow_predibase.operators._dataset_files import (
     storage_path,
 )
 from airflow_predibase.waiting.events import JobEvent
+
+if TYPE_CHECKING:
+    from airflow_predibase.client.models import (
+        BatchInferenceJobRequest,
+        BatchOutputRow,
+    )
 
 _SAMPLE = 5
 
@@ -211,6 +212,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
 
     def _request(self) -> BatchInferenceJobRequest:
         """The validated job request from the rendered fields; reads `input_file`."""
+        from airflow_predibase.client.models import BatchInferenceJobRequest
+
         try:
             expected = coerce_int(self.expected_rows, "expected_rows")
             if expected is not None and expected < 1:
@@ -246,6 +249,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
+        from airflow_predibase.client.models import BatchInferenceJob
+
         job = BatchInferenceJob.model_validate(event.resource or {"id": event.resource_id})
         if self.input_file and self._input_ids is None:  # resumed after deferral
             self._input_ids = read_input_ids(self.input_file)

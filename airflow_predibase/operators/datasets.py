@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_predibase.client.errors import ConflictError, NotFoundError, OutcomeUnknownError
-from airflow_predibase.client.models import Dataset, DatasetRequest
 from airflow_predibase.exceptions import PredibaseInvalidParameter
 from airflow_predibase.kinds import DATASET
 from airflow_predibase.operators._base import (
@@ -36,6 +35,7 @@ from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
+    from airflow_predibase.client.models import Dataset
 
 TASKS = ("sft", "continued_pretraining", "grpo", "batch")
 IF_EXISTS = ("reuse", "version")
@@ -227,6 +227,8 @@ class CreateDatasetOperator(PredibaseBaseOperator):
             return self._send(client, name, payload), True
 
     def _send(self, client: PredibaseClient, name: str, payload: _Payload) -> Dataset:
+        from airflow_predibase.client.models import DatasetRequest
+
         marker = f"[sha256:{payload.fingerprint}]"
         description = f"{self.description} {marker}" if self.description else marker
         if payload.file is None:
@@ -262,6 +264,8 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> str:
+        from airflow_predibase.client.models import Dataset
+
         dataset = Dataset.model_validate(event.resource or {"name": event.resource_id})
         required = task_columns(self.task)
         if dataset.columns is not None:

@@ -11,13 +11,6 @@ from airflow.providers.common.compat.sdk import AirflowException
 from pydantic import ValidationError
 
 from airflow_predibase.client.errors import ConflictError, NotFoundError, OutcomeUnknownError
-from airflow_predibase.client.models import (
-    Deployment,
-    DeploymentConfig,
-    DeploymentRequest,
-    DeploymentStatus,
-    DeploymentUpdateRequest,
-)
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobTimeout
 from airflow_predibase.kinds import DEPLOYMENT
 from airflow_predibase.operators._base import (
@@ -32,6 +25,10 @@ from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
+    from airflow_predibase.client.models import (
+        Deployment,
+        DeploymentRequest,
+    )
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-nf4")
 _XCOM_ACTION = "deploy_action"
@@ -122,6 +119,8 @@ class DeployOperator(PredibaseBaseOperator):
             self._request()  # bad literal parameters fail when the DAG is parsed
 
     def _request(self) -> DeploymentRequest:
+        from airflow_predibase.client.models import DeploymentRequest
+
         try:
             if self.quantization is not None and self.quantization not in QUANTIZATIONS:
                 raise ValueError(
@@ -148,6 +147,8 @@ class DeployOperator(PredibaseBaseOperator):
 
     @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
+        from airflow_predibase.client.models import DeploymentStatus
+
         request = self._request()
         try:
             current: Deployment | None = self.client.get_deployment(request.name)
@@ -190,6 +191,8 @@ class DeployOperator(PredibaseBaseOperator):
 
     def _converge(self, current: Deployment, request: DeploymentRequest) -> tuple[Deployment, str]:
         """Update `current` to what `request` asks for; the accelerator and base model are fixed."""
+        from airflow_predibase.client.models import DeploymentConfig, DeploymentUpdateRequest
+
         wanted = DeploymentConfig.model_validate(request.model_dump(exclude={"name"}))
         diff = current.differs_from(wanted)
         if current.base_model != request.base_model:

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from airflow_predibase.assets import adapter_asset
 from airflow_predibase.client.errors import ConflictError, NotFoundError
-from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest, RepoRequest
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.kinds import FINETUNING_JOB
 from airflow_predibase.operators._base import (
@@ -24,6 +23,7 @@ from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
+    from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest
 
 ADAPTER_TYPES = ("lora", "turbo_lora", "turbo")
 TASKS = ("sft", "continued_pretraining", "grpo")
@@ -102,6 +102,8 @@ class FinetuneOperator(PredibaseBaseOperator):
 
     @staticmethod
     def _check_hyperparameter_names(hyperparameters: dict[str, Any]) -> None:
+        from airflow_predibase.client.models import FinetuningJobRequest
+
         valid = sorted(set(FinetuningJobRequest.model_fields) - _RESERVED)
         unknown = sorted(set(hyperparameters) - set(valid))
         if unknown:
@@ -111,6 +113,8 @@ class FinetuneOperator(PredibaseBaseOperator):
 
     def _request(self) -> FinetuningJobRequest:
         """The validated job request, from the rendered fields."""
+        from airflow_predibase.client.models import FinetuningJobRequest
+
         try:
             check_choice("adapter_type", self.adapter_type, ADAPTER_TYPES)
             check_choice("task", self.task, TASKS)
@@ -129,6 +133,8 @@ class FinetuneOperator(PredibaseBaseOperator):
             raise PredibaseInvalidParameter(f"FinetuneOperator {self.task_id}: {error}") from None
 
     def _ensure_repo(self, client: PredibaseClient, repo: str) -> None:
+        from airflow_predibase.client.models import RepoRequest
+
         try:
             client.get_repo(repo)
         except NotFoundError:
@@ -169,6 +175,8 @@ class FinetuneOperator(PredibaseBaseOperator):
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> str:
+        from airflow_predibase.client.models import FinetuningJob
+
         job = FinetuningJob.model_validate(event.resource or {"id": event.resource_id})
         adapter_id = self._adapter_id(job)
         context["ti"].xcom_push(key="job_id", value=job.id)

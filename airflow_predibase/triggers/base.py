@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_predibase.client.errors import PredibaseError
-from airflow_predibase.hooks.predibase import PredibaseHook
 from airflow_predibase.kinds import (
     BATCH_INFERENCE_JOB,
     DATASET,
@@ -101,6 +100,9 @@ class PredibasePollingTrigger(BaseTrigger):
         return max(self.deadline - time.time(), 0.0) + 5.0
 
     async def _client(self) -> Any:
+        # Loaded in the triggerer, not where a DAG file that defers is parsed.
+        from airflow_predibase.hooks.predibase import PredibaseHook
+
         return await PredibaseHook(predibase_conn_id=self.predibase_conn_id).get_async_client()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -1,59 +1,145 @@
-"""Typed wire models for every request and response, and the status enums."""
+"""Typed wire models for every request and response, and the status enums.
 
-from airflow_predibase.client.models.batch import (
-    BatchInferenceJob,
-    BatchInferenceJobRequest,
-    BatchInferenceResults,
-    BatchInputRow,
-    BatchOutputRow,
-)
-from airflow_predibase.client.models.datasets import (
-    Dataset,
-    DatasetRequest,
-    DatasetUploadComplete,
-    DatasetUploadRequest,
-    DatasetUploadTarget,
-)
-from airflow_predibase.client.models.deployments import (
-    ACCELERATORS,
-    QUANTIZATIONS,
-    Deployment,
-    DeploymentConfig,
-    DeploymentRequest,
-    DeploymentUpdateRequest,
-    normalize_accelerator,
-)
-from airflow_predibase.client.models.finetuning import (
-    ADAPTER_TYPES,
-    FINETUNING_TASKS,
-    TASK_COLUMNS,
-    FinetuningJob,
-    FinetuningJobRequest,
-    TrainingProgress,
-)
-from airflow_predibase.client.models.models_catalog import BaseModelInfo
-from airflow_predibase.client.models.repos import AdapterVersion, Repo, RepoRequest
-from airflow_predibase.client.models.serving import (
-    ChatCompletionChunk,
-    ChatCompletionRequest,
-    ChatCompletionResponse,
-    ChatMessage,
-    CompletionRequest,
-    CompletionResponse,
-    GenerateParameters,
-    GenerateRequest,
-    GenerateResponse,
-    ServingInfo,
-    StreamEvent,
-    Usage,
-)
-from airflow_predibase.client.models.status import (
-    AdapterVersionStatus,
-    BatchInferenceJobStatus,
-    DatasetStatus,
-    DeploymentStatus,
-    FinetuningJobStatus,
-)
+Submodules load on first use (`from airflow_predibase.client.models import Deployment` loads
+`deployments` alone): building pydantic models costs import time that a DAG file that only
+names an operator should not pay.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_predibase.client.models.batch import (
+        BatchInferenceJob,
+        BatchInferenceJobRequest,
+        BatchInferenceResults,
+        BatchInputRow,
+        BatchOutputRow,
+    )
+    from airflow_predibase.client.models.datasets import (
+        Dataset,
+        DatasetRequest,
+        DatasetUploadComplete,
+        DatasetUploadRequest,
+        DatasetUploadTarget,
+    )
+    from airflow_predibase.client.models.deployments import (
+        ACCELERATORS,
+        QUANTIZATIONS,
+        Deployment,
+        DeploymentConfig,
+        DeploymentRequest,
+        DeploymentUpdateRequest,
+        normalize_accelerator,
+    )
+    from airflow_predibase.client.models.finetuning import (
+        ADAPTER_TYPES,
+        FINETUNING_TASKS,
+        TASK_COLUMNS,
+        FinetuningJob,
+        FinetuningJobRequest,
+        TrainingProgress,
+    )
+    from airflow_predibase.client.models.models_catalog import BaseModelInfo
+    from airflow_predibase.client.models.repos import AdapterVersion, Repo, RepoRequest
+    from airflow_predibase.client.models.serving import (
+        ChatCompletionChunk,
+        ChatCompletionRequest,
+        ChatCompletionResponse,
+        ChatMessage,
+        CompletionRequest,
+        CompletionResponse,
+        GenerateParameters,
+        GenerateRequest,
+        GenerateResponse,
+        ServingInfo,
+        StreamEvent,
+        Usage,
+    )
+    from airflow_predibase.client.models.status import (
+        AdapterVersionStatus,
+        BatchInferenceJobStatus,
+        DatasetStatus,
+        DeploymentStatus,
+        FinetuningJobStatus,
+    )
+
+_WHERE = {
+    **dict.fromkeys(
+        [
+            "BatchInferenceJob",
+            "BatchInferenceJobRequest",
+            "BatchInferenceResults",
+            "BatchInputRow",
+            "BatchOutputRow",
+        ],
+        "batch",
+    ),
+    **dict.fromkeys(
+        [
+            "Dataset",
+            "DatasetRequest",
+            "DatasetUploadComplete",
+            "DatasetUploadRequest",
+            "DatasetUploadTarget",
+        ],
+        "datasets",
+    ),
+    **dict.fromkeys(
+        [
+            "ACCELERATORS",
+            "Deployment",
+            "DeploymentConfig",
+            "DeploymentRequest",
+            "DeploymentUpdateRequest",
+            "QUANTIZATIONS",
+            "normalize_accelerator",
+        ],
+        "deployments",
+    ),
+    **dict.fromkeys(
+        [
+            "ADAPTER_TYPES",
+            "FINETUNING_TASKS",
+            "FinetuningJob",
+            "FinetuningJobRequest",
+            "TASK_COLUMNS",
+            "TrainingProgress",
+        ],
+        "finetuning",
+    ),
+    **dict.fromkeys(["BaseModelInfo"], "models_catalog"),
+    **dict.fromkeys(["AdapterVersion", "Repo", "RepoRequest"], "repos"),
+    **dict.fromkeys(
+        [
+            "ChatCompletionChunk",
+            "ChatCompletionRequest",
+            "ChatCompletionResponse",
+            "ChatMessage",
+            "CompletionRequest",
+            "CompletionResponse",
+            "GenerateParameters",
+            "GenerateRequest",
+            "GenerateResponse",
+            "ServingInfo",
+            "StreamEvent",
+            "Usage",
+        ],
+        "serving",
+    ),
+    **dict.fromkeys(
+        [
+            "AdapterVersionStatus",
+            "BatchInferenceJobStatus",
+            "DatasetStatus",
+            "DeploymentStatus",
+            "FinetuningJobStatus",
+        ],
+        "status",
+    ),
+}
 
 __all__ = [
     "ACCELERATORS",
@@ -101,3 +187,9 @@ __all__ = [
     "Usage",
     "normalize_accelerator",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
