@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.system.harness import ABORT
-from tests.system.scenarios import ALL, POSTGRES_SUBSET, Campaign, run_campaign
+from tests.system.scenarios.campaign import Campaign, run_campaign
 
 _CAMPAIGNS: list[Campaign] = []
 _BACKGROUND: dict[str, concurrent.futures.Future[Campaign]] = {}
@@ -35,33 +35,33 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 def _selected(session: pytest.Session, db: str) -> bool:
     """Whether any selected test needs the campaign of `db`."""
     for item in session.items:
-        names = getattr(item, "fixturenames", ())
-        if f"{db}_campaign" in names:
+        if f"{db}_campaign" in getattr(item, "fixturenames", ()):
             return True
         callspec = getattr(item, "callspec", None)
-        if "campaign" in names and callspec is not None and callspec.params.get("campaign") == db:
+        if callspec is not None and callspec.params.get("db") == db:
             return True
     return False
 
 
 @pytest.fixture(scope="session")
 def sqlite_campaign(request: pytest.FixtureRequest) -> Campaign:
-    """Every scenario, concurrently, on one SQLite stack (already torn down when returned)."""
+    """The SQLite scenarios (all of them), concurrently, on one stack (torn down on return)."""
 
     def start_postgres() -> None:
-        _BACKGROUND["postgres"] = _EXECUTOR.submit(run_campaign, "postgres", POSTGRES_SUBSET)
+        _BACKGROUND["postgres"] = _EXECUTOR.submit(run_campaign, "postgres")
 
     early = start_postgres if _selected(request.session, "postgres") else None
-    campaign = run_campaign("sqlite", ALL, when_chain_done=early)
+    campaign = run_campaign("sqlite", when_chain_done=early)
     _CAMPAIGNS.append(campaign)
     return campaign
 
 
 @pytest.fixture(scope="session")
 def postgres_campaign() -> Campaign:
-    """The representative subset on a private PostgreSQL cluster, if one can be started."""
+    """The PostgreSQL scenarios (a representative subset) on a private cluster, if one can
+    be started."""
     future = _BACKGROUND.pop("postgres", None)
-    campaign = future.result() if future else run_campaign("postgres", POSTGRES_SUBSET)
+    campaign = future.result() if future else run_campaign("postgres")
     _CAMPAIGNS.append(campaign)
     return campaign
 
