@@ -216,7 +216,7 @@ def looks_like_parquet(content: bytes) -> bool:
 
 def _parquet_rows(content: bytes, where: str) -> list[Row]:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+        import pyarrow.parquet as pq
     except ImportError:
         raise DatasetFileError(
             f"cannot read {where}: reading Parquet needs pyarrow, which is not installed "

@@ -45,6 +45,8 @@ class PredibaseWaitMixin:
     predibase_conn_id: str
     log: Any
     defer: Any
+    #: The console URL of what this try works on, once known (read by the extra link).
+    _console_url: str | None = None
 
     @cached_property
     def hook(self) -> PredibaseHook:
@@ -53,11 +55,16 @@ class PredibaseWaitMixin:
 
         return PredibaseHook(predibase_conn_id=self.predibase_conn_id)
 
-    def _publish(self, context: Any, kind: ResourceKind, resource_id: str) -> str:
-        """Log and push the console URL (Airflow shows it as the task's extra link)."""
+    def _publish(
+        self, context: Any, kind: ResourceKind, resource_id: str, *, push: bool = True
+    ) -> str:
+        """Log the console URL and keep it for the task's extra link; `push` it to XCom too
+        (once per try: a task resumed after deferral still has it, so it passes False)."""
         settings = self.hook.get_settings()
         url = console_url(console_base(settings.base_url), kind, resource_id)
-        context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
+        if push:
+            context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
+        self._console_url = url
         self.log.info("Predibase %s %s: %s", kind.label, resource_id, url)
         return url
 
@@ -94,10 +101,17 @@ class PredibaseWaitMixin:
         self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
         raise AssertionError("defer() returned")  # pragma: no cover - defer always raises
 
-    @staticmethod
-    def _job_event(event: dict[str, Any] | None) -> JobEvent:
-        """The trigger's event, validated: it crossed the database as JSON."""
+    def _job_event(self, kind: ResourceKind, event: dict[str, Any] | None) -> JobEvent:
+        """The trigger's event about a `kind`, validated (it crossed the database as JSON).
+        A trigger sends the status only, since the triggerer logs every event: on success
+        the resource is read here, once, for the result."""
         try:
-            return JobEvent.model_validate(event)
+            job_event = JobEvent.model_validate(event)
         except ValueError as error:
             raise AirflowException(f"malformed trigger event {event!r}: {error}") from None
+        if job_event.status != "success" or job_event.resource is not None:
+            return job_event
+        resource = kind.get(self.hook.get_client(), job_event.resource_id)
+        return job_event.model_copy(
+            update={"resource": resource.model_dump(mode="json", by_alias=True)}
+        )

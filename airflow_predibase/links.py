@@ -38,7 +38,8 @@ class PredibaseConsoleLink(BaseOperatorLink):
     name = "Predibase console"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        from airflow.providers.common.compat.sdk import XCom
-
-        value = XCom.get_value(ti_key=ti_key, key=XCOM_CONSOLE_URL)
-        return value if isinstance(value, str) else ""
+        # Airflow asks when a task segment ends, on the worker that ran it, with the operator
+        # that ran: the URL it published is on it. Reading XCom instead would log an error
+        # for every try that failed before its job existed.
+        url = getattr(operator, "_console_url", None)
+        return url if isinstance(url, str) else ""

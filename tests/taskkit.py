@@ -67,9 +67,11 @@ class RecordingTI:
     max_tries: int = 0
     task: Any = field(default_factory=lambda: SimpleNamespace(retries=0))
     xcoms: dict[str, Any] = field(default_factory=dict)
+    pushed: list[str] = field(default_factory=list)  # every key pushed, in order
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
+        self.pushed.append(key)
 
     def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
         assert task_ids == self.task_id, "only this task's own XComs are modelled"

@@ -205,9 +205,9 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
     @fail_fast_on_rejection
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
         """Resume after the trigger fired: validate the event, then finish."""
-        job_event = self._job_event(event)
+        job_event = self._job_event(self.kind, event)
         self._active_id = job_event.resource_id
-        self._publish(context, self.kind, job_event.resource_id)
+        self._publish(context, self.kind, job_event.resource_id, push=False)
         return self._finish(context, job_event)
 
     def _finish(self, context: Any, event: JobEvent) -> Any:

@@ -131,4 +131,4 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
             raise
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
-        return self._check(self._job_event(event))
+        return self._check(self._job_event(self.kind, event))

@@ -128,8 +128,13 @@ class PredibasePollingTrigger(BaseTrigger):
             if line:
                 self.log.info(line)
             step = waiter.on_resource(resource, time.time())
-        self.log.info("%s: %s", step.status, step.message)
-        yield TriggerEvent(step.to_payload())
+        if step.status == "success":
+            self.log.info(step.message)
+        else:
+            self.log.warning("%s: %s", step.status, step.message)
+        # The triggerer logs every event it fires: keep it to a line. The worker reads the
+        # resource again if it needs more than the status.
+        yield TriggerEvent(step.model_copy(update={"resource": None}).to_payload())
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user marked the deferred task failed/success or cleared it.

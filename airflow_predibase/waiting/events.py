@@ -24,7 +24,9 @@ class JobEvent(BaseModel):
     remote_status: str | None = Field(default=None, description="Last status the server sent.")
     message: str = Field(description="Human-readable summary, with the server's reason.")
     resource: dict[str, Any] | None = Field(
-        default=None, description="The last resource seen, as JSON (no secrets in it)."
+        default=None,
+        description="The last resource seen, as JSON, when waiting on a worker. None from a "
+        "trigger: the triggerer logs every event, so it carries the status only.",
     )
 
     def to_payload(self) -> dict[str, Any]:

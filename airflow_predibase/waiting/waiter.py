@@ -162,7 +162,7 @@ class Waiter:
     def _terminal_event(self, resource: BaseModel) -> JobEvent:
         status = resource.status  # type: ignore[attr-defined]
         if status.is_success:
-            return self._event("success", f"{self._name()} finished {status}")
+            return self._event("success", f"{self._name()} is {status}")
         outcome = "cancelled" if status.is_cancelled else "failed"
         reason = _reason(resource)
         detail = f": {reason}" if reason else ""

@@ -15,6 +15,7 @@ from airflow_predibase.exceptions import (
     PredibaseJobFailed,
     PredibaseJobTimeout,
 )
+from airflow_predibase.links import PredibaseConsoleLink
 from airflow_predibase.operators.finetuning import FinetuneOperator
 from tests.taskkit import (
     STUCK_PROFILE,
@@ -71,9 +72,29 @@ def test_blocking_run_trains_an_adapter_and_publishes_the_job(emulator: Any, dat
 
 
 def test_deferred_run_round_trips_the_trigger_and_returns_the_adapter(emulator: Any, dataset):
-    result = run_deferred(operator(deferrable=True), make_context())
+    context = make_context()
+    op = operator(deferrable=True)
+    result = run_deferred(op, context)
     assert result == "router/1"
-    assert len(jobs(emulator)) == 1
+    [job] = jobs(emulator)
+    # Pushed once per try: the resumed task still has it.
+    assert context["ti"].pushed.count("predibase_console_url") == 1
+    link = PredibaseConsoleLink().get_link(op, ti_key=None)
+    assert link.endswith(f"/finetuning/jobs/{job['id']}")
+
+
+def test_a_try_that_fails_before_its_job_exists_has_an_empty_link_and_no_xcom(
+    emulator: Any, dataset: str
+):
+    op = operator(adapter_type="{{ params.kind }}")
+    op.adapter_type = "qlora"  # as rendered
+    context = make_context()
+    with pytest.raises(PredibaseInvalidParameter):
+        op.execute(context)
+    # The link comes from the operator, so Airflow never looks up a missing XCom (which
+    # it would log as an error after the real failure).
+    assert PredibaseConsoleLink().get_link(op, ti_key=None) == ""
+    assert "predibase_console_url" not in context["ti"].pushed
 
 
 def test_second_version_goes_to_the_same_repository(emulator: Any, dataset: str):
