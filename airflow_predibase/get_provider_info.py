@@ -7,6 +7,73 @@ from typing import Any
 from airflow_predibase import __version__
 
 
+def _connection_type() -> dict[str, Any]:
+    """The `predibase` connection form: one URL field, help on every field, defaults shown.
+
+    Airflow 3.3 gives its standard fields (host, port, password) a label and a placeholder
+    but no help text, so their help is in the placeholder. The extra `base_url` of earlier
+    versions is no longer in the form; the hook still reads it when Host is empty.
+    """
+    from airflow_predibase.client.settings import (
+        DEFAULT_BASE_URL,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_SERVING_URL,
+        DEFAULT_TIMEOUT,
+    )
+
+    return {
+        "hook-class-name": "airflow_predibase.hooks.predibase.PredibaseHook",
+        "connection-type": "predibase",
+        "hook-name": "Predibase",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "login"],
+            "relabeling": {
+                "host": "Control plane URL",
+                "port": "Port (optional)",
+                "password": "API token (required)",
+            },
+            "placeholders": {
+                "host": f"Empty: {DEFAULT_BASE_URL}. Emulator: http://127.0.0.1:8080/v2",
+                "port": "e.g. 443; optional, but Airflow 3.3.2's list Test button needs it",
+                "password": "pb_... (Predibase console: Settings > API Tokens)",
+            },
+        },
+        "conn-fields": {
+            "tenant_id": {
+                "label": "Tenant ID",
+                "schema": {"type": ["string", "null"]},
+                "description": "Needed for deployments and serving: generate and chat "
+                "calls, and the serving URL DeployOperator returns. Fine-tuning, datasets "
+                "and batch jobs work without it. Settings > My Profile in the Predibase "
+                "console.",
+            },
+            "serving_url": {
+                "label": "Serving URL",
+                "schema": {"type": ["string", "null"]},
+                "description": f"Serving plane base. Empty: {DEFAULT_SERVING_URL}. "
+                "For the local emulator, its own address (http://127.0.0.1:8080).",
+            },
+            "timeout": {
+                "label": "Request timeout (s)",
+                "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT},
+                "description": f"Seconds allowed per request phase (connecting at most 10). "
+                f"Default {DEFAULT_TIMEOUT:g}.",
+            },
+            "max_retries": {
+                "label": "Max retries",
+                "schema": {
+                    "type": ["integer", "null"],
+                    "default": DEFAULT_MAX_RETRIES,
+                    "minimum": 0,
+                },
+                "description": "Retries after the first attempt (connection errors, "
+                f"timeouts, 429, 502-504). Default {DEFAULT_MAX_RETRIES} "
+                f"({DEFAULT_MAX_RETRIES + 1} attempts).",
+            },
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-predibase",
@@ -44,45 +111,5 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_predibase.hooks.predibase"],
             }
         ],
-        "connection-types": [
-            {
-                "hook-class-name": "airflow_predibase.hooks.predibase.PredibaseHook",
-                "connection-type": "predibase",
-                "hook-name": "Predibase",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"host": "Control plane URL", "password": "API token"},
-                    "placeholders": {
-                        "host": "https://api.app.predibase.com/v2 (default)",
-                        "password": "pb_...",
-                    },
-                },
-                "conn-fields": {
-                    "tenant_id": {
-                        "label": "Tenant ID",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Settings > My Profile in the Predibase console.",
-                    },
-                    "serving_url": {
-                        "label": "Serving URL",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Default https://serving.app.predibase.com",
-                    },
-                    "base_url": {
-                        "label": "Control plane URL (full)",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Overrides Host, e.g. http://127.0.0.1:8080/v2 "
-                        "for the local emulator.",
-                    },
-                    "timeout": {
-                        "label": "Request timeout (s)",
-                        "schema": {"type": ["number", "null"]},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "schema": {"type": ["integer", "null"]},
-                    },
-                },
-            }
-        ],
+        "connection-types": [_connection_type()],
     }

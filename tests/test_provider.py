@@ -71,3 +71,63 @@ def test_airflow_cli_lists_the_provider(command: str, expected: str):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert expected in done.stdout
+
+
+# -- the connection form ---------------------------------------------------------------------
+
+
+def test_connection_type_is_valid_against_the_provider_yaml_schema():
+    # provider_info.schema.json leaves `connection-types` open; provider.yaml.schema.json
+    # spells out `conn-fields` and `ui-field-behaviour`, with no unknown keys allowed.
+    import airflow
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider.yaml.schema.json").read_text())
+    definition = {**schema["properties"]["connection-types"], "definitions": schema["definitions"]}
+    validator = jsonschema.validators.validator_for(schema)(definition)
+    connection_types = get_provider_info()["connection-types"]
+    assert [e.message for e in validator.iter_errors(connection_types)] == []
+
+
+@pytest.fixture(scope="module")
+def form() -> dict:
+    """What Airflow's API server hands the UI to draw the `predibase` connection form."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    [meta] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "predibase"]
+    return meta.model_dump()
+
+
+def test_the_form_has_one_url_field_for_the_control_plane(form: dict):
+    standard, extra = form["standard_fields"], form["extra_fields"]
+    assert standard["host"]["title"] == "Control plane URL"
+    assert "base_url" not in extra
+    assert not [name for name, f in extra.items() if "control" in f["schema"]["title"].lower()]
+
+
+def test_every_visible_field_has_help(form: dict):
+    standard, extra = form["standard_fields"], form["extra_fields"]
+    # Airflow 3.3 gives standard fields a title and a placeholder, no help text.
+    visible = [n for n in ("host", "port", "password") if not standard[n]["hidden"]]
+    assert visible == ["host", "port", "password"]
+    assert all(standard[n]["placeholder"] for n in visible)
+    assert standard["url_schema"]["hidden"]
+    assert standard["login"]["hidden"]
+    assert all(field["description"] for field in extra.values())
+
+
+def test_the_token_is_marked_required_and_the_defaults_are_shown(form: dict):
+    from airflow_predibase.client.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+
+    standard, extra = form["standard_fields"], form["extra_fields"]
+    assert standard["password"]["title"] == "API token (required)"
+    assert standard["password"]["placeholder"].startswith("pb_")
+    assert extra["timeout"]["value"] == DEFAULT_TIMEOUT == 30
+    assert extra["max_retries"]["value"] == DEFAULT_MAX_RETRIES == 4
+    assert "Default 30." in extra["timeout"]["description"]
+    assert "Default 4 (5 attempts)" in extra["max_retries"]["description"]
+
+
+def test_the_tenant_says_what_needs_it(form: dict):
+    description = form["extra_fields"]["tenant_id"]["description"]
+    assert description.startswith("Needed for deployments and serving")
+    assert "Settings > My Profile" in description

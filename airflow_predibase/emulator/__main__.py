@@ -26,27 +26,42 @@ from airflow_predibase.emulator.server import bind_socket, connection_dict, uvic
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="predibase-emulator",
-        description="A local Predibase server: control plane, serving plane and fault injection.",
+        description="A local Predibase server: control plane, serving plane, fault injection "
+        "and a read-only demo console.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
+    # Defaults are spelled out rather than interpolated: a token from the environment must
+    # never be printed by --help.
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port; 0 picks a free one (default: 8080)"
+    )
     parser.add_argument(
         "--token",
         default=os.environ.get("PREDIBASE_EMULATOR_TOKEN", DEFAULT_TOKEN),
-        help="bearer token clients must send (env PREDIBASE_EMULATOR_TOKEN)",
+        help="bearer token clients must send "
+        f"(default: $PREDIBASE_EMULATOR_TOKEN, else {DEFAULT_TOKEN})",
     )
     parser.add_argument(
         "--tenant",
         default=os.environ.get("PREDIBASE_EMULATOR_TENANT", DEFAULT_TENANT),
-        help="tenant ID in serving URLs (env PREDIBASE_EMULATOR_TENANT)",
+        help="tenant ID in serving URLs "
+        f"(default: $PREDIBASE_EMULATOR_TENANT, else {DEFAULT_TENANT})",
     )
     parser.add_argument(
-        "--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES), help="lifecycle timing"
+        "--profile",
+        default=DEFAULT_PROFILE,
+        choices=sorted(PROFILES),
+        help=f"lifecycle timing (default: {DEFAULT_PROFILE})",
     )
     parser.add_argument(
-        "--state-file", type=Path, default=None, help="SQLite file; state survives restarts"
+        "--state-file",
+        type=Path,
+        default=None,
+        help="SQLite file; state survives restarts (default: in memory)",
     )
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.add_argument(
+        "--log-level", default="warning", help="uvicorn log level (default: warning)"
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser.parse_args(argv)
 
@@ -60,6 +75,7 @@ def banner(url: str, config: EmulatorConfig) -> str:
             f"  control plane: {url}/v2",
             f"  serving plane: {url}/{config.tenant}/deployments/v2/llms/<deployment>",
             f"  control API:   {url}/__emulator__/state",
+            f"  console:       {url}/console (read-only, no token needed)",
             f"  token:         {config.token}",
             f"  tenant:        {config.tenant}",
             f"  profile:       {config.profile.name}",

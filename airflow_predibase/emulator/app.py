@@ -1,7 +1,8 @@
 """`create_app(config)`: one emulator as an ASGI application.
 
 Layers, outermost first: faults (they must see uvicorn's own `send` to drop a connection),
-the bearer-token check, then Starlette's router.
+the bearer-token check, then Starlette's router: the serving plane, the control plane under
+`/v2`, the control API, the upload and download URLs, and the demo console under `/console`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from airflow_predibase.emulator.config import EmulatorConfig
 from airflow_predibase.emulator.errors import ApiError, error_body, is_serving_path
 from airflow_predibase.emulator.faults import FaultMiddleware
 from airflow_predibase.emulator.routes_admin import AdminRoutes
+from airflow_predibase.emulator.routes_console import ConsoleRoutes
 from airflow_predibase.emulator.routes_control import ControlRoutes
 from airflow_predibase.emulator.routes_files import FileRoutes
 from airflow_predibase.emulator.routes_serving import ServingRoutes
@@ -106,6 +108,7 @@ def create_app(
         Mount("/v2", routes=ControlRoutes(backend).routes()),
         *AdminRoutes(backend).routes(),
         *FileRoutes(backend).routes(),
+        *ConsoleRoutes(backend).routes(),
     ]
     router = Starlette(
         routes=routes,

@@ -2,7 +2,8 @@
 
 Exempt, as on the platform: the presigned upload URL and the results download URL (the
 secret is in the URL). Also exempt: the emulator's own liveness probe, which reveals
-nothing.
+nothing, and the read-only demo console under `/console` (resource names, statuses and
+settings; never a token), which a browser opens from an Airflow extra link.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from airflow_predibase.emulator.errors import error_body, is_serving_path
 
 UPLOAD_PREFIX = "/__uploads__/"
 FILES_PREFIX = "/__files__/"
+CONSOLE_PREFIX = "/console"
 OPEN_PATHS = ("/__emulator__/health",)
+
+
+def is_console_path(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 class AuthMiddleware:
@@ -26,7 +32,11 @@ class AuthMiddleware:
         self._expected = f"Bearer {token}".encode()
 
     def _exempt(self, path: str) -> bool:
-        return path.startswith((UPLOAD_PREFIX, FILES_PREFIX)) or path in OPEN_PATHS
+        return (
+            path.startswith((UPLOAD_PREFIX, FILES_PREFIX))
+            or path in OPEN_PATHS
+            or is_console_path(path)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._exempt(scope["path"]):

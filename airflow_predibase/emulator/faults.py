@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_predibase.emulator.auth import is_console_path
 from airflow_predibase.emulator.errors import error_body, is_serving_path
 
 FaultKind = Literal["status", "non_json", "slow", "drop", "drop_after", "stream_error"]
@@ -178,7 +179,9 @@ class FaultMiddleware:
         self.book = book
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+        # Never the control API, nor the demo console: a chaos run must stay watchable.
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(ADMIN_PREFIX) or is_console_path(path):
             await self.app(scope, receive, send)
             return
         rule = self.book.take(scope["method"], scope["path"])

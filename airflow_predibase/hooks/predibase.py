@@ -6,11 +6,11 @@ Connection fields (docs/connection.md has examples of every form):
 | ---------------------- | ---------------------------------------------------------------- |
 | password               | API token (`pb_...`); registered with the secrets masker on read |
 | host (+ port, schema)  | control plane; a full URL, or a bare host (see `control_url`)    |
-| extra `tenant_id`      | tenant short code, needed for serving calls                      |
+| extra `tenant_id`      | tenant short code, needed for deployments and serving calls      |
 | extra `serving_url`    | serving base (default https://serving.app.predibase.com)          |
 | extra `timeout`        | seconds per request (default 30)                                 |
 | extra `max_retries`    | retries after the first attempt (default 4)                      |
-| extra `base_url`       | full control URL; overrides host                                 |
+| extra `base_url`       | legacy: the control URL, read only when host is empty            |
 
 Extras may also carry the UI's `extra__predibase__` prefix. The client is imported inside
 the methods: DAG files import hooks constantly, and this module must stay cheap.
@@ -75,29 +75,46 @@ async def _aget_connection(conn_id: str) -> Any:
         return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
+class ConnectionSettingsError(ValueError):
+    """A connection that cannot become client settings.
+
+    `reason` does not name the connection: when Airflow tests a form, the hook sees a random
+    temporary conn_id, not the one being edited, so `test_connection` words it without one.
+    """
+
+    def __init__(self, conn_id: str | None, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"connection {conn_id!r} {reason}")
+
+
 def control_url(conn: Any, extras: dict[str, Any]) -> str:
-    """The control base URL from extra `base_url`, else host/port/schema, else the default.
+    """The control base URL: host/port/schema, else the legacy extra `base_url`, else the default.
 
     `host` may be a full URL (`https://api.app.predibase.com/v2`) or a bare host. A URI
     connection splits a URL into host, port and schema (the path), so they are put back
     together here. A bare host gets https, except a loopback host (the local emulator),
-    which gets http; the path defaults to `/v2`.
+    which gets http; the path defaults to `/v2`. The extra `base_url` is what the form's
+    second URL field used to set; it is still read, for connections that only have it.
     """
     from airflow_predibase.client.settings import DEFAULT_BASE_URL, _is_loopback
 
-    if extras.get("base_url"):
-        return str(extras["base_url"])
     host = (conn.host or "").strip()
     if not host:
-        return DEFAULT_BASE_URL
+        return str(extras.get("base_url") or DEFAULT_BASE_URL)
     scheme, sep, rest = host.partition("://")
     if not sep:
         rest = host
         hostname = urlsplit(f"//{host}").hostname or ""
         scheme = "http" if _is_loopback(hostname) else "https"
     netloc, _, path = rest.partition("/")
-    if conn.port and urlsplit(f"//{netloc}").port is None:
+    in_url = urlsplit(f"//{netloc}").port
+    if conn.port and in_url is None:
         netloc = f"{netloc}:{conn.port}"
+    elif conn.port and in_url != conn.port:
+        raise ConnectionSettingsError(
+            getattr(conn, "conn_id", None),
+            f"has port {in_url} in its URL and a different Port, {conn.port}; clear one of them",
+        )
     path = path.strip("/") or (conn.schema or "").strip("/") or "v2"
     return f"{scheme}://{netloc}/{path}"
 
@@ -113,16 +130,19 @@ def settings_from_connection(conn: Any) -> ClientSettings:
 
     token = conn.password
     if not token:
-        raise ValueError(
-            f"connection {conn.conn_id!r} has no API token: put the Predibase token "
-            "(pb_...) in the connection's password"
+        raise ConnectionSettingsError(
+            conn.conn_id,
+            "has no API token: put the Predibase token (pb_...) in the API token field "
+            "(the connection's password)",
         )
     extras = _extras(conn)
     try:
         timeout = float(extras.get("timeout", DEFAULT_TIMEOUT))
         max_retries = int(extras.get("max_retries", DEFAULT_MAX_RETRIES))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"connection {conn.conn_id!r}: bad timeout/max_retries ({exc})") from None
+        raise ConnectionSettingsError(
+            conn.conn_id, f"has a bad timeout or max_retries ({exc})"
+        ) from None
     return ClientSettings(
         token=token,
         base_url=control_url(conn, extras),
@@ -168,6 +188,23 @@ class PredibaseHook(BaseHook):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(predibase_conn_id={self.predibase_conn_id!r})"
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Any:
+        """Airflow's lookup; a missing connection fails naming it and the two ways to add it."""
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+        try:
+            return super().get_connection(conn_id)
+        except AirflowNotFoundException:
+            raise AirflowNotFoundException(
+                f"The Predibase connection {conn_id!r} is not defined. Add it as an "
+                f"environment variable, e.g. AIRFLOW_CONN_{conn_id.upper()}="
+                f"'predibase://:pb_your_token@?tenant_id=your_tenant', or with "
+                f"`airflow connections add {conn_id} --conn-type predibase "
+                f'--conn-password pb_your_token --conn-extra \'{{"tenant_id": "your_tenant"}}\'`'
+                " (docs/connection.md lists every field)."
+            ) from None
 
     def get_settings(self) -> ClientSettings:
         """Client settings from the connection (read once per hook)."""
@@ -226,6 +263,9 @@ class PredibaseHook(BaseHook):
             )
             with client:
                 models = client.list_models()
+        except ConnectionSettingsError as exc:
+            # Airflow's Test button hands the hook a random temporary conn_id: never show it.
+            return False, f"The connection being tested {exc.reason}"
         except errors.AuthenticationError as exc:
             return False, f"Predibase rejected the API token (HTTP 401: {exc.message})"
         except errors.PermissionDeniedError as exc:

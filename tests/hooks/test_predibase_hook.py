@@ -98,15 +98,31 @@ class Conn:
         (Conn("127.0.0.1", 8080, "v2"), {}, "http://127.0.0.1:8080/v2"),
         (Conn("localhost:9000"), {}, "http://localhost:9000/v2"),
         (Conn("[::1]", 8080), {}, "http://[::1]:8080/v2"),
+        # The same port in the URL and in Port is no conflict.
+        (Conn("http://127.0.0.1:8080/v2", 8080), {}, "http://127.0.0.1:8080/v2"),
+        # The form's Port with a full URL: what Airflow 3.3.2's list Test button needs.
+        (Conn("https://api.app.predibase.com/v2", 443), {}, "https://api.app.predibase.com:443/v2"),
+        # The legacy extra `base_url` (an earlier form's second URL field): read when Host
+        # is empty; Host, the one URL field the form shows now, wins.
+        (Conn(), {"base_url": "http://127.0.0.1:1/v2"}, "http://127.0.0.1:1/v2"),
         (
-            Conn("ignored.example.com"),
+            Conn("https://api.example.com/v2"),
             {"base_url": "http://127.0.0.1:1/v2"},
-            "http://127.0.0.1:1/v2",
+            "https://api.example.com/v2",
         ),
     ],
 )
 def test_control_url(conn: Conn, extras: dict, expected: str) -> None:
     assert control_url(conn, extras) == expected
+
+
+def test_a_legacy_base_url_extra_still_connects(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(
+        monkeypatch,
+        "pb_legacy",
+        {"conn_type": "predibase", "password": TOKEN, "extra": {"base_url": "http://[::1]:9/v2"}},
+    )
+    assert PredibaseHook("pb_legacy").get_settings().base_url == "http://[::1]:9/v2"
 
 
 @pytest.mark.parametrize(
@@ -115,6 +131,7 @@ def test_control_url(conn: Conn, extras: dict, expected: str) -> None:
         ("predibase://api.app.predibase.com/v2", "no API token"),
         (f"predibase://:{TOKEN}@http%3A%2F%2Fapi.example.com%2Fv2", "loopback"),
         (f"predibase://:{TOKEN}@api.example.com/v2?timeout=soon", "timeout"),
+        (f"predibase://:{TOKEN}@http%3A%2F%2F127.0.0.1%3A8080%2Fv2:9090", "different Port"),
     ],
 )
 def test_bad_connections_give_clear_errors(
@@ -188,6 +205,32 @@ def test_connection_reports_a_missing_connection() -> None:
     ok, message = PredibaseHook("pb_missing_conn").test_connection()
     assert ok is False
     assert "pb_missing_conn" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("predibase://api.app.predibase.com/v2", "has no API token: put the Predibase token"),
+        (f"predibase://:{TOKEN}@?max_retries=many", "has a bad timeout or max_retries"),
+    ],
+)
+def test_connection_never_names_airflows_temporary_conn_id(
+    monkeypatch: pytest.MonkeyPatch, value: str, reason: str
+) -> None:
+    # The UI's Test button: Airflow stores the form under a random conn_id (here Mk1NMUwI)
+    # and builds the hook with it; the id being edited never reaches the hook.
+    set_conn(monkeypatch, "Mk1NMUwI", value)
+    ok, message = PredibaseHook("Mk1NMUwI").test_connection()
+    assert ok is False
+    assert message.startswith(f"The connection being tested {reason}")
+    assert "Mk1NMUwI" not in message
+    assert TOKEN not in message
+
+
+def test_a_task_still_names_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, "pb_tokenless", "predibase://api.app.predibase.com/v2")
+    with pytest.raises(ValueError, match="connection 'pb_tokenless' has no API token"):
+        PredibaseHook("pb_tokenless").get_settings()
 
 
 def test_connection_succeeds(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,6 +63,8 @@ def default_settings() -> dict[str, Any]:
     }
 
 
+#: Where the names of deleted deployments are kept (for the console only).
+DELETED = "deleted_deployment"
 #: Idle time is tracked to the second: enough for cooldowns, and spares a write per request.
 _TOUCH_EVERY = 1.0
 
@@ -134,6 +136,7 @@ class Deployments(LifecycleResource):
             doc["_error"] = error
         self.ctx.begin(doc, self.plan(doc, S.PENDING.value))
         self.save(doc)
+        self.store.delete(DELETED, request.name)
         return self.view(doc)
 
     def update(self, name: str, request: DeploymentUpdateRequest) -> dict[str, Any]:
@@ -170,7 +173,13 @@ class Deployments(LifecycleResource):
         if self.ctx.position(doc).status != S.DELETING:
             self.ctx.begin(doc, self.plan(doc, S.DELETING.value))
             self.save(doc)
+            # Remembered once it is gone, so its console page can say it was deleted.
+            self.store.put(DELETED, name, {"name": name, "deleted_at": self.ctx.now()})
         return self.view(doc)
+
+    def deleted(self, name: str) -> Doc | None:
+        """When deployment `name` was deleted (`deleted_at`), if it was and is not back."""
+        return self.store.get(DELETED, name)
 
     @staticmethod
     def _settings(request: DeploymentRequest | DeploymentUpdateRequest) -> dict[str, Any]:

@@ -39,6 +39,22 @@ def _loss(fraction: float) -> float:
     return round(0.35 + 2.2 * math.exp(-4.0 * fraction), 4)
 
 
+def loss_curve(progress: dict[str, Any] | None, limit: int = 200) -> list[tuple[int, float]]:
+    """(step, train_loss) at the steps reached so far, at most `limit` of them evenly spread.
+
+    The same curve the job's `progress.train_loss` follows; the last point is the loss the
+    job reports now. Empty before the first step.
+    """
+    if not progress or not progress.get("step"):
+        return []
+    step, total = int(progress["step"]), int(progress["total_steps"])
+    count = min(step, limit)
+    points = [(step * i // count, _loss(step * i // count / total)) for i in range(1, count + 1)]
+    if progress.get("train_loss") is not None:
+        points[-1] = (step, float(progress["train_loss"]))
+    return points
+
+
 class FinetuningJobs(LifecycleResource):
     registered = FINETUNING_JOB
     aliases = ("finetuning", "finetuning_jobs")
