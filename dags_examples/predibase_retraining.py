@@ -1,10 +1,11 @@
 """Weekly retraining: upload the data, fine-tune an adapter, deploy it, score it against the
 base model on a held-out split, and always delete the deployment afterwards.
 
-    upload_training_data -> finetune -> deploy (setup) -> smoke_test
-                                     \\-> build_eval_batch -> upload_eval_batch -> score
-                                                                       -> evaluate
-    delete_deployment (teardown of deploy)
+    upload_training_data -> finetune -> deploy (setup) -> smoke_test -> build_eval_batch
+        -> upload_eval_batch -> score -+-> evaluate
+                                       +-> delete_deployment (teardown of deploy)
+
+The DAG is created paused: unpause it once the `predibase_default` connection exists.
 
 Settings come from the environment so the same file runs against Predibase and the local
 emulator: PREDIBASE_BASE_MODEL, PREDIBASE_POLL_INTERVAL (seconds), PREDIBASE_EXAMPLES_WORKDIR.
@@ -42,6 +43,7 @@ DEPLOYMENT = "support-router-eval"
     catchup=False,
     tags=["predibase", "example"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    is_paused_upon_creation=True,
 )
 def predibase_retraining() -> None:
     upload_training_data = CreateDatasetOperator(

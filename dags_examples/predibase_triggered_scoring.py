@@ -4,6 +4,8 @@ Scheduled on the adapter repository's Asset, which FinetuneOperator emits with t
 adapter ID in the event's extra. Also runnable by hand, with conf:
 ``{"adapter_id": "support-router/3", "file": "/path/to/prompts.jsonl"}`` (both optional:
 the newest ready version and the sample's held-out split are the defaults).
+
+The DAG is created paused: unpause it once the `predibase_default` connection exists.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ REPO = "support-router"
     catchup=False,
     tags=["predibase", "example"],
     params={"adapter_id": None, "file": None},
+    is_paused_upon_creation=True,
 )
 def predibase_triggered_scoring() -> None:
     @task

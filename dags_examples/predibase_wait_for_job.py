@@ -1,5 +1,7 @@
 """Wait for a fine-tuning job started elsewhere (a notebook, the console, another DAG),
 then use its adapter. Trigger with conf ``{"job_id": "..."}``.
+
+The DAG is created paused: unpause it once the `predibase_default` connection exists.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ POLL = float(os.environ.get("PREDIBASE_POLL_INTERVAL", "30"))
     catchup=False,
     tags=["predibase", "example"],
     params={"job_id": ""},
+    is_paused_upon_creation=True,
 )
 def predibase_wait_for_job() -> None:
     wait = WaitForJobSensor(

@@ -3,8 +3,11 @@ the emulator, as a user would run it; no task log contains the token."""
 
 from __future__ import annotations
 
+import ast
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +37,38 @@ def test_every_example_dag_imports_without_errors():
     }
     for dag in bag.dags.values():
         assert "predibase" in dag.tags
+        # A fresh deployment must not start a run before the connection exists.
+        assert dag.is_paused_upon_creation is True, dag.dag_id
+
+
+def test_retraining_graph_is_the_one_its_docstring_draws():
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # Airflow 3.1
+
+    dag = DagBag(dag_folder=str(DAGS / "predibase_retraining.py")).dags["predibase_retraining"]
+    path = [
+        "upload_training_data",
+        "finetune",
+        "deploy",
+        "smoke_test",
+        "build_eval_batch",
+        "upload_eval_batch",
+        "score",
+        "evaluate",
+    ]
+    source = (DAGS / "predibase_retraining.py").read_text()
+    drawing = " ".join((ast.get_docstring(ast.parse(source)) or "").split())
+    drawing = re.sub(r" \([^)]*\)", "", drawing).replace("-+->", "->")
+    assert " -> ".join(path) in drawing
+    assert "+-> delete_deployment" in drawing
+    for upstream, downstream in itertools.pairwise(path):
+        assert upstream in dag.get_task(downstream).upstream_task_ids, (upstream, downstream)
+    assert dag.get_task("deploy").is_setup
+    teardown = dag.get_task("delete_deployment")
+    assert teardown.is_teardown
+    assert teardown.upstream_task_ids == {"deploy", "score"}
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +143,21 @@ def test_no_log_of_any_run_contains_the_token(stack: dict[str, Any]):
     for path in (stack["home"] / "logs").rglob("*"):
         if path.is_file():
             assert TOKEN not in path.read_text(errors="replace"), path
+
+
+def test_a_missing_connection_fails_naming_it_and_how_to_add_it(stack: dict[str, Any]):
+    """A fresh deployment without `predibase_default`: the first task that needs Predibase
+    fails with a message a user can act on, not Airflow's bare "isn't defined"."""
+    env = {k: v for k, v in stack["env"].items() if k != "AIRFLOW_CONN_PREDIBASE_DEFAULT"}
+    done = subprocess.run(
+        [AIRFLOW, "dags", "test", "predibase_wait_for_job", "--conf", '{"job_id": "any"}'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-8000:]
+    assert "The Predibase connection 'predibase_default' is not defined" in output, output[-8000:]
+    assert "AIRFLOW_CONN_PREDIBASE_DEFAULT=" in output
+    assert "airflow connections add predibase_default --conn-type predibase" in output
