@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         BatchInferenceJobRequest,
         BatchOutputRow,
     )
+    from airflow_predibase.lineage import BatchFacts
 
 _SAMPLE = 5
 
@@ -182,6 +183,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         "expected_rows",
     )
     kind = BATCH_INFERENCE_JOB
+    _lineage: BatchFacts | None = None
 
     def __init__(
         self,
@@ -250,6 +252,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
         from airflow_predibase.client.models import BatchInferenceJob
+        from airflow_predibase.lineage import BatchFacts
 
         job = BatchInferenceJob.model_validate(event.resource or {"id": event.resource_id})
         if self.input_file and self._input_ids is None:  # resumed after deferral
@@ -287,6 +290,18 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             counts.succeeded,
             counts.failed,
         )
+        base_model = job.base_model or self.base_model
+        self._lineage = BatchFacts(
+            job_id=job.id,
+            dataset=job.dataset or self.dataset,
+            base_model=base_model,
+            models=BatchFacts.models_of(ordered, base_model),
+            # Named locations only: the results URL may carry a download secret.
+            outputs=tuple(str(o) for o in (self.results_path, job.output) if o),
+            rows=counts.rows,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+        )
         return {
             "job_id": job.id,
             "output": str(output),
@@ -295,3 +310,10 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             "succeeded": counts.succeeded,
             "failed": counts.failed,
         }
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the dataset and the adapters that answered -> the results, with the
+        row counts as the ``predibase_batchInference`` run facet (docs/lineage.md)."""
+        from airflow_predibase.lineage import build
+
+        return build(self._lineage, self.hook.get_settings)

@@ -36,6 +36,7 @@ from airflow_predibase.waiting.events import JobEvent
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
     from airflow_predibase.client.models import Dataset
+    from airflow_predibase.lineage import DatasetFacts
 
 TASKS = ("sft", "continued_pretraining", "grpo", "batch")
 IF_EXISTS = ("reuse", "version")
@@ -108,6 +109,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
 
     template_fields: Sequence[str] = ("name", "file", "source", "description", "task", "if_exists")
     kind = DATASET
+    _lineage: DatasetFacts | None = None
 
     def __init__(
         self,
@@ -265,6 +267,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> str:
         from airflow_predibase.client.models import Dataset
+        from airflow_predibase.lineage import DatasetFacts
 
         dataset = Dataset.model_validate(event.resource or {"name": event.resource_id})
         required = task_columns(self.task)
@@ -282,7 +285,16 @@ class CreateDatasetOperator(PredibaseBaseOperator):
             dataset.row_count,
             dataset.columns,
         )
+        source = self.file if self.file is not None else self.source
+        self._lineage = DatasetFacts.of(dataset, source, fingerprint_of(dataset))
         return dataset.name
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the file (or source) and its fingerprint -> the Predibase dataset
+        (docs/lineage.md)."""
+        from airflow_predibase.lineage import build
+
+        return build(self._lineage, self.hook.get_settings)
 
 
 def _get(client: PredibaseClient, name: str) -> Dataset | None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Deployment,
         DeploymentRequest,
     )
+    from airflow_predibase.lineage import DeleteFacts, DeployFacts
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-nf4")
 _XCOM_ACTION = "deploy_action"
@@ -85,6 +86,7 @@ class DeployOperator(PredibaseBaseOperator):
     )
     template_fields_renderers = {"config": "json"}
     kind = DEPLOYMENT
+    _lineage: DeployFacts | None = None
 
     def __init__(
         self,
@@ -177,6 +179,7 @@ class DeployOperator(PredibaseBaseOperator):
         # Survives the deferral (a resumed task keeps its XComs); read back in _finish.
         context["ti"].xcom_push(key=_XCOM_ACTION, value=self._action)
         if not self.wait_for_ready:
+            self._record_lineage(current)
             return self._result(request.name)
         event = self._wait(current, request.name, self._deadline())
         return self._finish(context, event)
@@ -235,7 +238,29 @@ class DeployOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
         self.log.info("deployment %s serves (%s)", event.resource_id, event.remote_status)
+        from airflow_predibase.client.models import Deployment
+
+        # After a deferral too: the deployment as the event reports it.
+        self._record_lineage(
+            Deployment.model_validate(event.resource or {"name": event.resource_id})
+        )
         return self._result(event.resource_id)
+
+    def _record_lineage(self, deployment: Deployment) -> None:
+        from airflow_predibase.lineage import DeployFacts
+
+        self._lineage = DeployFacts(
+            deployment=deployment.name,
+            base_model=deployment.base_model,
+            adapters=tuple(deployment.preloaded_adapters or ()),
+            action=getattr(self, "_action", None),
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the preloaded adapters -> the deployment (docs/lineage.md)."""
+        from airflow_predibase.lineage import build
+
+        return build(self._lineage, self.hook.get_settings)
 
 
 class DeleteDeploymentOperator(PredibaseBaseOperator):
@@ -253,6 +278,7 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
 
     template_fields: Sequence[str] = ("name",)
     kind = DEPLOYMENT
+    _lineage: DeleteFacts | None = None
 
     def __init__(
         self,
@@ -287,6 +313,15 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
             log=self.log,
             wait=self.wait_for_deletion,
         )
+        from airflow_predibase.lineage import DeleteFacts
+
+        self._lineage = DeleteFacts(self.name)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the deployment, with a ``DROP`` lifecycle change (docs/lineage.md)."""
+        from airflow_predibase.lineage import build
+
+        return build(self._lineage, self.hook.get_settings)
 
 
 def delete_and_wait(

@@ -24,6 +24,7 @@ from airflow_predibase.waiting.events import JobEvent
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
     from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest
+    from airflow_predibase.lineage import FinetuneFacts
 
 ADAPTER_TYPES = ("lora", "turbo_lora", "turbo")
 TASKS = ("sft", "continued_pretraining", "grpo")
@@ -68,6 +69,7 @@ class FinetuneOperator(PredibaseBaseOperator):
     )
     template_fields_renderers = {"hyperparameters": "json"}
     kind = FINETUNING_JOB
+    _lineage: FinetuneFacts | None = None
 
     def __init__(
         self,
@@ -176,9 +178,11 @@ class FinetuneOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> str:
         from airflow_predibase.client.models import FinetuningJob
+        from airflow_predibase.lineage import FinetuneFacts
 
         job = FinetuningJob.model_validate(event.resource or {"id": event.resource_id})
         adapter_id = self._adapter_id(job)
+        self._lineage = FinetuneFacts.of(job, adapter_id, self._request())
         context["ti"].xcom_push(key="job_id", value=job.id)
         self.log.info("adapter %s is ready (job %s)", adapter_id, job.id)
         if self.emit_asset and not is_templated(self.repo):
@@ -186,3 +190,10 @@ class FinetuneOperator(PredibaseBaseOperator):
                 {"adapter_id": adapter_id, "job_id": job.id, "base_model": job.base_model}
             )
         return adapter_id
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the dataset -> the adapter version, with the job's settings as the
+        ``predibase_finetuning`` run facet (docs/lineage.md)."""
+        from airflow_predibase.lineage import build
+
+        return build(self._lineage, self.hook.get_settings)
