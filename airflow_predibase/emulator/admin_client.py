@@ -49,6 +49,50 @@ class AdminClient:
         """Script a fault; see `faults.FaultRule` for `kind` and the options."""
         self._call("POST", "/faults", {"kind": kind, "method": method, "path": path, **options})
 
+    def late_commit(
+        self,
+        path: str,
+        lag: float = 12.0,
+        *,
+        method: str = "POST",
+        lost_as: str = "drop",
+        **options: Any,
+    ) -> None:
+        """The next create at `path` is done, its answer lost (`lost_as`: ``drop``, ``status``
+        with a 5xx `status=`, or ``timeout`` after `delay=` real seconds), and what it created
+        shows (GET, lists) only `lag` seconds of the emulator's clock later."""
+        self.add_fault("late_commit", method=method, path=path, lag=lag, lost_as=lost_as, **options)
+
+    def list_lag(self, path: str, lag: float, *, method: str = "POST", **options: Any) -> None:
+        """What the next create at `path` makes is missing from lists for `lag` clock seconds."""
+        self.add_fault("list_lag", method=method, path=path, lag=lag, **options)
+
+    def foreign(self, path: str, other: str | None = None, **options: Any) -> None:
+        """The next GET at `path` answers with another resource: `other`'s answer, or (without
+        `other`) the real one under another id."""
+        self.add_fault("foreign", method="GET", path=path, other=other, **options)
+
+    def unknown_status(
+        self, path: str, reported_status: str = "suspended", count: int = 1, **options: Any
+    ) -> None:
+        """The next `count` GETs at `path` report `reported_status`, a status nobody knows."""
+        self.add_fault(
+            "unknown_status",
+            method="GET",
+            path=path,
+            reported_status=reported_status,
+            count=count,
+            **options,
+        )
+
+    def truncated(self, path: str, keep: float = 0.5, **options: Any) -> None:
+        """The next answer at `path` keeps its status but loses its body after `keep` of it."""
+        self.add_fault("truncated", path=path, keep=keep, **options)
+
+    def set_page_size(self, page_size: int | None) -> None:
+        """Serve every list in pages of at most `page_size` items (None: unpaged again)."""
+        self._call("PUT", "/pagination", {"page_size": page_size})
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 

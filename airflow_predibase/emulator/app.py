@@ -71,7 +71,9 @@ class EmulatorApp:
     def __init__(self, backend: Backend, router: Starlette) -> None:
         self.backend = backend
         self.router = router
-        self._asgi = FaultMiddleware(AuthMiddleware(router, backend.config.token), backend.faults)
+        self._asgi = FaultMiddleware(
+            AuthMiddleware(router, backend.config.token), backend.faults, backend.holds
+        )
 
     @property
     def config(self) -> EmulatorConfig:

@@ -51,11 +51,14 @@ class Backend(Context):
         return self.finetuning.status_of(job_id)
 
     def reset(self) -> None:
-        """Forget every resource, fault and scheduled failure; back to the configured profile."""
+        """Forget every resource, fault and scheduled failure; back to the configured profile,
+        unpaged lists, and the clock without its skips (a manual clock: back to its start)."""
         self.store.clear()
         self.faults.clear()
         self.failures.clear()
         self.profile = self.config.profile
+        self.page_size = None
+        self.clock.rewind()
         self.repos.forget_cache()
 
     def snapshot(self) -> dict[str, Any]:
@@ -68,4 +71,5 @@ class Backend(Context):
             **resources,
             "faults": self.faults.describe(),
             "scheduled_failures": {k: len(v) for k, v in self.failures.items() if v},
+            "page_size": self.page_size,
         }

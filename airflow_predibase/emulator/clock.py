@@ -28,6 +28,10 @@ class Clock(Protocol):
         """Skip `seconds` ahead (the control API's clock route)."""
         ...
 
+    def rewind(self) -> None:
+        """Undo every skip (the control API's reset): back to where this clock started."""
+        ...
+
 
 class SystemClock:
     """Real time, plus whatever the control API has skipped ahead."""
@@ -48,6 +52,10 @@ class SystemClock:
         with self._lock:
             self._offset += seconds
 
+    def rewind(self) -> None:
+        with self._lock:
+            self._offset = 0.0
+
 
 class ManualClock:
     """Time that moves only when told to. `sleep` advances it instead of waiting.
@@ -59,6 +67,7 @@ class ManualClock:
     DEFAULT_START = 1_767_225_600.0
 
     def __init__(self, start: float = DEFAULT_START) -> None:
+        self._start = start
         self._now = start
         self._lock = threading.Lock()
 
@@ -75,3 +84,7 @@ class ManualClock:
             raise ValueError(f"time only moves forward, got {seconds}")
         with self._lock:
             self._now += seconds
+
+    def rewind(self) -> None:
+        with self._lock:
+            self._now = self._start

@@ -7,11 +7,13 @@ hands each this context (and the sibling resources it needs), never itself.
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 
 from airflow_predibase.client.models import BaseModelInfo
 from airflow_predibase.emulator.clock import Clock
 from airflow_predibase.emulator.config import EmulatorConfig, TimingProfile
 from airflow_predibase.emulator.errors import ApiError
+from airflow_predibase.emulator.faults import CreateHold
 from airflow_predibase.emulator.lifecycle import Phase, Position, locate, reached, timeline
 from airflow_predibase.emulator.store import Doc, Store
 
@@ -26,6 +28,10 @@ class Context:
         self.profile: TimingProfile = config.profile
         #: Scheduled failures: {canonical kind name: [error, ...]}, taken first in first out.
         self.failures: dict[str, list[str]] = {}
+        #: At most this many items per list answer (None: as many as asked, all by default).
+        self.page_size: int | None = None
+        #: Set around one request by a `late_commit` or `list_lag` fault; see `faults`.
+        self.holds: ContextVar[CreateHold | None] = ContextVar("create_hold", default=None)
 
     # -- time and lifecycles -------------------------------------------------------------
 

@@ -10,6 +10,19 @@ A rule matches requests by method and path glob and applies to the next `count` 
 - ``drop_after``: handle the request (the job is created!) and then close the connection
   without sending the answer: the unknown-outcome create a client must not blindly retry.
 - ``stream_error``: a streaming route sends `after_tokens` tokens, then an in-band error.
+- ``late_commit``: a create whose answer is lost (`lost_as`: the connection drops, a 5xx
+  `status`, or a `timeout`: no answer for `delay` real seconds, then a drop) and whose
+  resource becomes visible (GET, lists) only `lag` seconds of the emulator's clock later.
+- ``list_lag``: a create answered normally whose resource is missing from list answers for
+  `lag` seconds of the emulator's clock (GET by id finds it at once).
+- ``foreign``: a 200 carrying another resource: the answer of the same route for the
+  resource `other`, or, without `other`, the real answer with its identity changed.
+- ``unknown_status``: a 200 whose `status` is `reported_status` (default ``suspended``),
+  a value no client knows.
+- ``truncated``: the real answer (status and headers) with its body cut after the `keep`
+  fraction of its bytes: a 200 whose JSON ends mid-way.
+
+``non_json`` with `status` 200 is a captive portal's or a gateway's HTML page.
 
 Chaos mode draws from a seeded `random.Random`, so a failing run can be replayed.
 """
@@ -18,18 +31,44 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
 import random
 import threading
+import uuid
+from contextvars import ContextVar
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_predibase.emulator.auth import is_console_path
 from airflow_predibase.emulator.errors import error_body, is_serving_path
 
-FaultKind = Literal["status", "non_json", "slow", "drop", "drop_after", "stream_error"]
+FaultKind = Literal[
+    "status",
+    "non_json",
+    "slow",
+    "drop",
+    "drop_after",
+    "stream_error",
+    "late_commit",
+    "list_lag",
+    "foreign",
+    "unknown_status",
+    "truncated",
+]
+LostAs = Literal["drop", "status", "timeout"]
 ADMIN_PREFIX = "/__emulator__"
+
+#: A day: longer than any client timeout worth testing, short of overflowing a header.
+_MAX_RETRY_AFTER = 86_400.0
+#: A year of the emulator's clock: far past any deadline, far short of datetime's limits.
+MAX_LAG = 366 * 86_400.0
+
+#: What a `late_commit` or `list_lag` rule does to the resources its request creates:
+#: (document field, seconds of the emulator's clock). Set by the middleware around one
+#: request, read by `Resource.save`: a per-request value, so concurrent requests never mix.
+CreateHold = tuple[Literal["_hidden_until", "_unlisted_until"], float]
 
 
 class FaultRule(BaseModel):
@@ -41,11 +80,48 @@ class FaultRule(BaseModel):
     method: str = Field(default="*", description="HTTP method, or * for any.")
     path: str = Field(default="*", description="Glob on the path, e.g. /v2/finetuning/jobs/*.")
     count: int = Field(default=1, ge=1, le=1_000_000, description="Requests it applies to.")
-    status: int = Field(default=503, ge=400, le=599, description="For status and non_json.")
-    retry_after: float | None = Field(default=None, ge=0, description="Retry-After seconds.")
-    delay: float = Field(default=1.0, ge=0, le=600, description="For slow.")
+    status: int = Field(
+        default=503,
+        ge=200,
+        le=599,
+        description="For status (400-599), non_json (200-599), late_commit lost as status (5xx).",
+    )
+    retry_after: float | None = Field(
+        default=None, ge=0, le=_MAX_RETRY_AFTER, description="Retry-After seconds."
+    )
+    delay: float = Field(
+        default=1.0, ge=0, le=600, description="Real seconds: for slow, late_commit timeout."
+    )
     message: str | None = Field(default=None, description="Error message to send.")
     after_tokens: int = Field(default=1, ge=0, description="For stream_error.")
+    lag: float = Field(
+        default=12.0,
+        ge=0,
+        le=MAX_LAG,
+        description="Seconds of the emulator's clock: for late_commit and list_lag.",
+    )
+    lost_as: LostAs = Field(default="drop", description="How late_commit loses the answer.")
+    other: str | None = Field(
+        default=None,
+        min_length=1,
+        description="For foreign: the id or name of the resource whose answer is sent.",
+    )
+    reported_status: str = Field(
+        default="suspended", min_length=1, description="For unknown_status."
+    )
+    keep: float = Field(
+        default=0.5, ge=0, lt=1, description="For truncated: the fraction of the body sent."
+    )
+
+    @model_validator(mode="after")
+    def _status_fits_kind(self) -> FaultRule:
+        if self.kind == "status" and self.status < 400:
+            raise ValueError("a status fault answers 400-599")
+        if self.kind == "late_commit" and self.lost_as == "status" and self.status < 500:
+            raise ValueError("a late_commit lost as status answers 500-599")
+        if self.other is not None and "/" in self.other:
+            raise ValueError("other is one id or name, without '/'")
+        return self
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method == "*" or self.method.upper() == method) and fnmatch.fnmatchcase(
@@ -171,12 +247,67 @@ async def _close_connection(send: Send) -> None:
         await asyncio.sleep(0)
 
 
+_PORTAL = (
+    b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
+    b"<h1>Sign in to continue</h1><p>This network requires you to sign in.</p></body></html>"
+)
+
+
+class _Captured:
+    """An answer the app sent, held back so a fault can change it before the client sees it."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    def json_object(self) -> dict[str, Any] | None:
+        """The body as a JSON object (unwrapped from `{"data": {...}}`), if it is one."""
+        try:
+            body = json.loads(self.body)
+        except ValueError:
+            return None
+        if isinstance(body, dict) and isinstance(body.get("data"), dict) and len(body) == 1:
+            body = body["data"]
+        return body if isinstance(body, dict) else None
+
+    async def replay(self, send: Send, body: bytes | None = None) -> None:
+        body = self.body if body is None else body
+        headers = [(k, v) for k, v in self.headers if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _empty_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _disguised(body: dict[str, Any]) -> dict[str, Any]:
+    """The same resource under another identity: what a mixed-up cache would hand out."""
+    changed = dict(body)
+    for field in ("id", "uuid"):
+        if isinstance(changed.get(field), str):
+            changed[field] = str(uuid.uuid5(uuid.NAMESPACE_URL, "foreign:" + changed[field]))
+    if "id" not in changed and "uuid" not in changed and isinstance(changed.get("name"), str):
+        changed["name"] = changed["name"] + "-foreign"
+    return changed
+
+
 class FaultMiddleware:
     """The outermost layer: it must see uvicorn's own `send` to drop connections."""
 
-    def __init__(self, app: ASGIApp, book: FaultBook) -> None:
+    def __init__(self, app: ASGIApp, book: FaultBook, holds: ContextVar[CreateHold | None]) -> None:
         self.app = app
         self.book = book
+        self.holds = holds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Never the control API, nor the demo console: a chaos run must stay watchable.
@@ -200,8 +331,65 @@ class FaultMiddleware:
 
             await self.app(scope, receive, swallow)
             await _close_connection(send)
+        elif rule.kind == "late_commit":
+            await self._late_commit(rule, scope, receive, send)
+        elif rule.kind == "list_lag":
+            await self._held(("_unlisted_until", rule.lag), scope, receive, send)
+        elif rule.kind in ("foreign", "unknown_status", "truncated"):
+            await self._rewrite(rule, scope, receive, send)
         else:
             await self._answer(rule, scope["path"], send)
+
+    async def _held(self, hold: CreateHold, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with `hold` applied to whatever it creates."""
+        token = self.holds.set(hold)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.holds.reset(token)
+
+    async def _late_commit(
+        self, rule: FaultRule, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        answer = _Captured()
+        await self._held(("_hidden_until", rule.lag), scope, receive, answer.send)
+        if rule.lost_as == "status":
+            await self._answer(rule, scope["path"], send)
+            return
+        if rule.lost_as == "timeout":
+            await asyncio.sleep(rule.delay)
+        await _close_connection(send)
+
+    async def _rewrite(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's real answer, changed by the rule when it is a 200 it can change."""
+        pristine = dict(scope)  # the router writes its matches into `scope`
+        answer = _Captured()
+        await self.app(scope, receive, answer.send)
+        if answer.status != 200:
+            await answer.replay(send)
+        elif rule.kind == "truncated":
+            await answer.replay(send, answer.body[: int(len(answer.body) * rule.keep)])
+        elif rule.kind == "foreign" and rule.other is not None:
+            await self._foreign_answer(rule.other, pristine, send)
+        else:
+            body = answer.json_object()
+            if body is None:
+                await answer.replay(send)
+                return
+            if rule.kind == "unknown_status":
+                body = {**body, "status": rule.reported_status} if "status" in body else body
+            else:
+                body = _disguised(body)
+            await answer.replay(send, json.dumps(body, separators=(",", ":")).encode())
+
+    async def _foreign_answer(self, other: str, scope: Scope, send: Send) -> None:
+        """What the same route answers for resource `other`, sent as the answer to this one."""
+        head, _, _ = scope["path"].rpartition("/")
+        path = f"{head}/{other}"
+        theirs = _Captured()
+        foreign_scope = {**scope, "path": path, "raw_path": path.encode(), "query_string": b""}
+        await self.app(foreign_scope, _empty_body, theirs.send)
+        await theirs.replay(send)
 
     async def _answer(self, rule: FaultRule, path: str, send: Send) -> None:
         headers = []
@@ -211,7 +399,7 @@ class FaultMiddleware:
         if retry_after is not None:
             headers.append((b"retry-after", str(int(retry_after + 0.999)).encode()))
         if rule.kind == "non_json":
-            body = _HTML % (rule.status, rule.status)
+            body = _PORTAL if rule.status < 300 else _HTML % (rule.status, rule.status)
             headers.append((b"content-type", b"text/html; charset=utf-8"))
         else:
             message = rule.message or f"emulated fault: HTTP {rule.status}"

@@ -41,8 +41,23 @@ class FailNext(_Strict):
     error: str = Field(default="emulated failure", description="The failure reason they show.")
 
 
+#: The latest moment the clock may reach: 2999-12-31, far from datetime's year 9999 limit.
+LATEST = 32_503_593_600.0
+
+
 class ClockSkip(_Strict):
-    seconds: float = Field(gt=0, description="How far to move the emulator's clock.")
+    seconds: float = Field(
+        gt=0, le=LATEST, description="How far to move the emulator's clock (at most to 2999)."
+    )
+
+
+class Pagination(_Strict):
+    page_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Serve every list in pages of at most this many items; null: no cap.",
+    )
 
 
 class AdminRoutes:
@@ -63,6 +78,8 @@ class AdminRoutes:
             Route(p + "/chaos", self.set_chaos, methods=["PUT"]),
             Route(p + "/chaos", self.stop_chaos, methods=["DELETE"]),
             Route(p + "/clock/advance", self.advance_clock, methods=["POST"]),
+            Route(p + "/pagination", self.get_pagination, methods=["GET"]),
+            Route(p + "/pagination", self.set_pagination, methods=["PUT"]),
             Route(p + "/fail-next", self.fail_next, methods=["POST"]),
             Route(p + "/resources/{kind}/{key}/advance", self.advance, methods=["POST"]),
             Route(p + "/resources/{kind}/{key}/force", self.force, methods=["POST"]),
@@ -111,8 +128,18 @@ class AdminRoutes:
 
     async def advance_clock(self, request: Request) -> Response:
         skip = validate(ClockSkip, await read_json(request))
+        if self.backend.now() + skip.seconds > LATEST:
+            raise ApiError(422, "field 'seconds': would move the clock past the year 2999")
         self.backend.clock.advance(skip.seconds)
         return json_response({"clock": self.backend.now()})
+
+    async def get_pagination(self, request: Request) -> Response:
+        return json_response(Pagination(page_size=self.backend.page_size).model_dump())
+
+    async def set_pagination(self, request: Request) -> Response:
+        change = validate(Pagination, await read_json(request))
+        self.backend.page_size = change.page_size
+        return json_response(change.model_dump())
 
     async def fail_next(self, request: Request) -> Response:
         order = validate(FailNext, await read_json(request))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -26,8 +28,43 @@ def origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _listed(items: list[dict[str, object]]) -> Response:
-    return json_response({"data": items})
+def _query_int(request: Request, name: str, minimum: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < minimum:
+        raise ApiError(
+            400, f"query parameter {name!r} must be an integer >= {minimum}, got {raw!r}"
+        )
+    return int(raw)
+
+
+def paged(request: Request, items: list[dict[str, Any]], page_size: int | None) -> Response:
+    """A list answer: `{"data": [...]}`, one page of it when the client or the emulator asks.
+
+    `?limit=` and `?offset=` page as the platform's list routes do (the official SDK sends
+    `?limit=`); `page_size` (the control API's `PUT /__emulator__/pagination`) caps every
+    page, whatever `limit` asks. A paged answer also carries `total`, `offset`, `limit` and
+    `next_offset` (null on the last page); an unpaged one is the bare `{"data": [...]}`.
+    """
+    limit = _query_int(request, "limit", 1)
+    offset = _query_int(request, "offset", 0)
+    if limit is None and offset is None and page_size is None:
+        return json_response({"data": items})
+    if page_size is not None:
+        limit = page_size if limit is None else min(limit, page_size)
+    start = offset or 0
+    page = items[start:] if limit is None else items[start : start + limit]
+    end = start + len(page)
+    return json_response(
+        {
+            "data": page,
+            "total": len(items),
+            "offset": start,
+            "limit": limit,
+            "next_offset": end if end < len(items) else None,
+        }
+    )
 
 
 class ControlRoutes:
@@ -38,6 +75,9 @@ class ControlRoutes:
 
     async def _body(self, request: Request, model: type[M], operation_id: str) -> M:
         return await parse_body(request, model, self.backend.schemas, operation_id)
+
+    def _listed(self, request: Request, items: list[dict[str, Any]]) -> Response:
+        return paged(request, items, self.backend.page_size)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -75,7 +115,7 @@ class ControlRoutes:
         return json_response(self.backend.finetuning.create(body))
 
     async def list_jobs(self, request: Request) -> Response:
-        return _listed(self.backend.finetuning.views())
+        return self._listed(request, self.backend.finetuning.listed_views())
 
     async def get_job(self, request: Request) -> Response:
         return json_response(self.backend.finetuning.get(request.path_params["job_id"]))
@@ -90,7 +130,7 @@ class ControlRoutes:
         return json_response(self.backend.repos.create(body))
 
     async def list_repos(self, request: Request) -> Response:
-        return _listed(self.backend.repos.views())
+        return self._listed(request, self.backend.repos.listed_views())
 
     async def get_repo(self, request: Request) -> Response:
         return json_response(self.backend.repos.get(request.path_params["repo"]))
@@ -100,7 +140,7 @@ class ControlRoutes:
 
     async def get_version(self, request: Request) -> Response:
         raw = request.path_params["version"]
-        if not raw.isdigit() or int(raw) < 1:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
             raise ApiError(400, f"version must be a positive integer, got {raw!r}")
         return json_response(self.backend.repos.version(request.path_params["repo"], int(raw)))
 
@@ -111,7 +151,7 @@ class ControlRoutes:
         return json_response(self.backend.deployments.create(body))
 
     async def list_deployments(self, request: Request) -> Response:
-        return _listed(self.backend.deployments.views())
+        return self._listed(request, self.backend.deployments.listed_views())
 
     async def get_deployment(self, request: Request) -> Response:
         return json_response(self.backend.deployments.get(request.path_params["name"]))
@@ -130,7 +170,7 @@ class ControlRoutes:
         return json_response(await self.backend.datasets.connect(body))
 
     async def list_datasets(self, request: Request) -> Response:
-        return _listed(self.backend.datasets.views())
+        return self._listed(request, self.backend.datasets.listed_views())
 
     async def start_upload(self, request: Request) -> Response:
         body = await self._body(request, DatasetUploadRequest, "createDatasetUpload")
@@ -147,7 +187,7 @@ class ControlRoutes:
 
     async def list_models(self, request: Request) -> Response:
         models = self.backend.config.base_models
-        return _listed([wire(type(m), m.model_dump()) for m in models])
+        return self._listed(request, [wire(type(m), m.model_dump()) for m in models])
 
     # -- batch inference ------------------------------------------------------------------
 
@@ -156,7 +196,7 @@ class ControlRoutes:
         return json_response(self.backend.batch.create(body))
 
     async def list_batches(self, request: Request) -> Response:
-        return _listed(self.backend.batch.views())
+        return self._listed(request, self.backend.batch.listed_views())
 
     async def get_batch(self, request: Request) -> Response:
         return json_response(self.backend.batch.get(request.path_params["job_id"]))

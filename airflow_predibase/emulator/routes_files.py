@@ -24,7 +24,7 @@ class FileRoutes:
 
     async def upload(self, request: Request) -> Response:
         declared = request.headers.get("content-length")
-        size = int(declared) if declared and declared.isdigit() else None
+        size = int(declared) if declared and declared.isascii() and declared.isdigit() else None
         await self.backend.datasets.receive_upload(
             request.path_params["token"], request.stream(), size
         )

@@ -50,9 +50,15 @@ class Resource(ABC):
     def not_found(self, key: str, **options: Any) -> ApiError:
         return ApiError(404, f"{self.label} {key!r} not found", **options)
 
+    def _held_back(self, doc: Doc, field: str = "_hidden_until") -> bool:
+        """True while a `late_commit` (or, for lists, `list_lag`) fault keeps `doc` unseen."""
+        until = doc.get(field)
+        return until is not None and self.ctx.now() < until
+
     def find(self, key: str) -> Doc | None:
-        """The stored document `key`, or None."""
-        return self.store.get(self.stored_as, key)
+        """The stored document `key`, or None (also while a late commit hides it)."""
+        doc = self.store.get(self.stored_as, key)
+        return None if doc is None or self._held_back(doc) else doc
 
     def load(self, key: str) -> Doc:
         """The stored document `key`, or a 404."""
@@ -63,15 +69,33 @@ class Resource(ABC):
 
     def require_free(self, key: str) -> None:
         """A 409 if `key` is taken."""
-        if self.find(key) is not None:
+        # A commit still on its way holds its name too, as the platform's database would.
+        doc = self.find(key) or self.store.get(self.stored_as, key)
+        if doc is not None:
             raise ApiError(409, f"{self.label} {key!r} already exists")
 
     def save(self, doc: Doc) -> None:
-        self.store.put(self.stored_as, doc[self.key_field], doc)
+        key = doc[self.key_field]
+        hold = self.ctx.holds.get()
+        if hold is not None and self.store.get(self.stored_as, key) is None:
+            self._hold(doc, *hold)
+        self.store.put(self.stored_as, key, doc)
+
+    def _hold(self, doc: Doc, field: str, lag: float) -> None:
+        """Keep a new `doc` out of sight for `lag` seconds; a late commit also starts late."""
+        doc[field] = self.ctx.now() + lag
+        if field == "_hidden_until" and "_tl" in doc:
+            doc["_tl"] = {**doc["_tl"], "anchor": doc["_tl"]["anchor"] + lag}
 
     def docs(self) -> list[Doc]:
-        """Every stored document, oldest first."""
-        return self.store.list(self.stored_as)
+        """Every stored document a GET can see, oldest first."""
+        return [doc for doc in self.store.list(self.stored_as) if not self._held_back(doc)]
+
+    def listed_views(self) -> list[dict[str, Any]]:
+        """What a list answer shows: `views()` without resources a `list_lag` holds back."""
+        return [
+            self.view(doc) for doc in self.docs() if not self._held_back(doc, "_unlisted_until")
+        ]
 
     @abstractmethod
     def view(self, doc: Doc) -> dict[str, Any]:

@@ -140,7 +140,7 @@ class Repos(Resource):
     def ready_version(self, adapter_id: str) -> Doc:
         """The version `repo/N`, which must exist (404) and be ready (404: not loadable yet)."""
         repo, _, number = adapter_id.rpartition("/")
-        if not repo or not number.isdigit():
+        if not repo or not (number.isascii() and number.isdigit()):
             raise ApiError(400, f"adapter ID {adapter_id!r} is not of the form <repo>/<version>")
         entry = self._entry(repo, int(number))
         status = _VERSION_STATUS.get(self._job_status(entry), AdapterVersionStatus.PENDING)
