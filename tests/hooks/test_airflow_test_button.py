@@ -21,6 +21,7 @@ import pytest
 from airflow_predibase.emulator import EmulatorServer
 from tests.system.harness import AirflowStack, StackSettings
 from tests.system.harness.processes import bin_path
+from tests.taskkit import AIRFLOW_V_3_3_PLUS
 
 
 def list_test_body(row: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +89,11 @@ def test_the_list_button_works_for_a_connection_with_a_port(
         }
 
 
+@pytest.mark.skipif(
+    AIRFLOW_V_3_3_PLUS is False,
+    reason="Airflow 3.3's check (_same_endpoint); before 3.3 the api-server reuses the stored "
+    "token whatever the port, so the list's Test button works without one",
+)
 def test_without_a_stored_port_the_list_button_is_refused_by_airflow(
     api: AirflowStack, emulator: EmulatorServer
 ) -> None:
