@@ -11,8 +11,9 @@ A streaming operation is a `StreamOp`: one request and the model each SSE event 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from airflow_predibase import dataset_files
 from airflow_predibase.client._base import (
     ApiRequest,
+    decode,
     invalid_response,
     parse_jsonl,
     parse_list,
@@ -84,9 +86,78 @@ def _one(call: ApiRequest, model: type[M]) -> Op[M]:
     return parse_model(call, response, model)
 
 
+#: A list longer than this many pages is answered as broken rather than read for ever.
+MAX_PAGES = 10_000
+
+
+def _page_call(call: ApiRequest, offset: int, limit: int | None) -> ApiRequest:
+    """The request for the page at `offset`: the first as given; the next ones ask for the
+    page size the server chose."""
+    if not offset:
+        return call
+    query = ({"limit": limit} if limit else {}) | {"offset": offset}
+    return replace(call, path=f"{call.path}?{urlencode(query)}")
+
+
+def _paging(body: Any) -> list[dict[str, Any]]:
+    """Where a list answer may keep its paging fields: the body, or its `data` object."""
+    holders = [body] if isinstance(body, dict) else []
+    if holders and isinstance(body.get("data"), dict):
+        holders.append(body["data"])
+    return holders
+
+
+def _next_offset(call: ApiRequest, response: httpx.Response, offset: int, count: int) -> int | None:
+    """Where the next page starts, or None after the last page.
+
+    Offset paging, as the emulator answers (`?limit=&offset=`): the body (or its `data`
+    object) names `next_offset` (null on the last page), or only `total`. An answer with
+    neither is the whole list.
+    """
+    holders = _paging(decode(call, response))
+    for holder in holders:
+        for name in ("next_offset", "nextOffset"):
+            if name in holder:
+                following = holder[name]
+                if following is None:
+                    return None
+                if not isinstance(following, int) or following <= offset:
+                    why = f"{name} {following!r} does not move past offset {offset}"
+                    raise invalid_response(call, response, why)
+                return following
+    for holder in holders:
+        total = holder.get("total")
+        if isinstance(total, int) and not isinstance(total, bool):
+            return offset + count if count and offset + count < total else None
+    return None
+
+
+def _page_limit(call: ApiRequest, response: httpx.Response) -> int | None:
+    for holder in _paging(decode(call, response)):
+        limit = holder.get("limit")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            return limit
+    return None
+
+
 def _many(call: ApiRequest, model: type[M], key: str) -> Op[list[M]]:
-    response = yield call
-    return parse_list(call, response, model, key)
+    """Every item of a list, page after page (see `_next_offset`).
+
+    An item created or deleted while the pages are read can shift the pages: a caller that
+    looks for one item must not rely on a single read (the operators also remember IDs).
+    """
+    items: list[M] = []
+    offset, limit = 0, None
+    for _ in range(MAX_PAGES):
+        page_call = _page_call(call, offset, limit)
+        response = yield page_call
+        page = parse_list(page_call, response, model, key)
+        items.extend(page)
+        following = _next_offset(page_call, response, offset, len(page))
+        if following is None:
+            return items
+        offset, limit = following, limit or _page_limit(page_call, response)
+    raise invalid_response(page_call, response, f"more than {MAX_PAGES} pages")
 
 
 def _nothing(call: ApiRequest) -> Op[None]:

@@ -7,7 +7,7 @@ What is retried (`retryable`):
 | nothing sent: connect error/timeout, pool timeout | retry      | retry       |
 | 429                                               | retry      | retry       |
 | read/write timeout, connection dropped mid-answer | retry      | no: unknown |
-| 502, 503, 504                                     | retry      | no: unknown |
+| 500, 502, 503, 504                                | retry      | no: unknown |
 | any other status                                  | no         | no          |
 
 "Idempotent" is GET, PUT, DELETE, cancel POSTs and POSTs that create nothing (serving
@@ -34,7 +34,9 @@ import tenacity
 
 log = logging.getLogger("airflow_predibase.client")
 
-RETRY_STATUSES = frozenset({502, 503, 504})
+#: A 500 is retried too: on a read it is most often a hiccup of one backend (the serving
+#: plane's `incomplete_generation` is one), and repeating a GET cannot do harm.
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 # These fail before a single byte of the request reached the server, so even a create POST
 # can be sent again without risking a duplicate.

@@ -92,7 +92,8 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
         # What is retried at all.
         ({"status": 502}, 0.5),
         ({"status": 504}, 0.5),
-        ({"status": 500}, None),
+        ({"status": 500}, 0.5),
+        ({"status": 501}, None),
         ({"status": 400}, None),
         ({"status": 401}, None),
         ({"status": 404}, None),
@@ -109,6 +110,7 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
         ({"error": httpx.WriteTimeout("t"), "idempotent": False}, None),
         ({"error": httpx.RemoteProtocolError("dropped"), "idempotent": False}, None),
         ({"status": 503, "idempotent": False}, None),
+        ({"status": 500, "idempotent": False}, None),
         ({"status": 502, "idempotent": False}, None),
         # Bounded attempts and total time.
         ({"status": 503, "attempt": 5}, None),
@@ -147,7 +149,7 @@ def test_retryable_for_an_unknown_transport_error_is_false() -> None:
 # -- through the client --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [429, 502, 503, 504])
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_get_is_retried_then_succeeds(status: int) -> None:
     script = Script(reply(status), reply(status), reply(200, {"name": "ds", "status": "connected"}))
     clock = FakeClock()
@@ -155,6 +157,21 @@ def test_get_is_retried_then_succeeds(status: int) -> None:
     assert dataset.name == "ds"
     assert len(script.requests) == 3
     assert clock.sleeps == [1.0, 2.0]  # EXACT: 1s doubling, no jitter
+
+
+def test_a_500_on_a_get_is_retried_through_the_emulator(emulator: object, client) -> None:
+    """Regression (issue 10, defect 13): a 500 on a read was not retried; a create POST
+    answered 500 is still never sent twice."""
+    from airflow_predibase.client.models import RepoRequest
+
+    admin = emulator.admin  # type: ignore[attr-defined]
+    client.create_repo(RepoRequest(name="r"))
+    admin.add_fault("status", method="GET", path="/v2/repos/r", count=2, status=500)
+    assert client.get_repo("r").name == "r"  # the third attempt got through
+    # Had the client sent it again, the second attempt (no fault left) would have succeeded.
+    admin.add_fault("status", method="POST", path="/v2/repos", count=1, status=500)
+    with pytest.raises(OutcomeUnknownError):
+        client.create_repo(RepoRequest(name="r2"))
 
 
 def test_retry_after_is_honoured() -> None:

@@ -277,7 +277,6 @@ def test_bad_page_parameters_are_a_400(emu: Emu, query: str) -> None:
     assert "query parameter" in answer.json()["error"]
 
 
-@pytest.mark.xfail(strict=False, reason="the client's pagination lands with issue 10")
 def test_the_client_reads_every_page(
     emu: Emu, client: PredibaseClient, five_repos: list[str]
 ) -> None:
