@@ -19,6 +19,7 @@ from airflow.providers.common.compat.sdk import AirflowException, conf
 from airflow_predibase.kinds import ResourceKind
 from airflow_predibase.links import XCOM_CONSOLE_URL, console_base, console_url
 from airflow_predibase.waiting.events import JobEvent
+from airflow_predibase.waiting.waiter import DEFAULT_MAX_UNKNOWN_STATUS
 
 if TYPE_CHECKING:
     from airflow_predibase.hooks.predibase import PredibaseHook
@@ -76,6 +77,7 @@ class PredibaseWaitMixin:
         poll_interval: float,
         deadline: float | None,
         cancel_on_kill: bool,
+        max_unknown_status: float | None = DEFAULT_MAX_UNKNOWN_STATUS,
     ) -> NoReturn:
         """Hand the wait to the kind's trigger; `execute_complete` gets its event.
 
@@ -93,6 +95,7 @@ class PredibaseWaitMixin:
             deadline=deadline,
             cancel_on_kill=cancel_on_kill,
             first_poll_delay=min(poll_interval, MAX_FIRST_POLL_DELAY),
+            max_unknown_status=max_unknown_status,
         )
         backstop = None
         if deadline is not None:

@@ -14,13 +14,22 @@ from airflow.providers.common.compat.sdk import (
     BaseSensorOperator,
 )
 
-from airflow_predibase.client.errors import PredibaseError
+from airflow_predibase.client.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    PredibaseError,
+)
 from airflow_predibase.deferral import PredibaseWaitMixin, default_deferrable
 from airflow_predibase.exceptions import PredibaseJobCancelled, PredibaseWatchedJobFailed
 from airflow_predibase.kinds import ResourceKind, resource_kind
 from airflow_predibase.links import PredibaseConsoleLink
 from airflow_predibase.waiting.events import JobEvent
-from airflow_predibase.waiting.waiter import PollPolicy, Waiter, is_transient
+from airflow_predibase.waiting.waiter import (
+    DEFAULT_MAX_UNKNOWN_STATUS,
+    PollPolicy,
+    Waiter,
+    is_transient,
+)
 
 
 class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
@@ -34,10 +43,15 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
     :param deferrable: wait in the triggerer. Defaults to ``[operators] default_deferrable``.
     :param poke_interval: seconds between checks.
     :param timeout: seconds before ``AirflowSensorTimeout`` (a skip with ``soft_fail``).
-    Returns the job as a dict (XCom).
+        Airflow's sensor parameter: ``[sensors] default_timeout``, 7 days, unless set.
+    Returns the job as a dict (XCom). A status this version does not know counts as not
+    finished; lasting ``PollPolicy.max_unknown_status`` it fails the sensor (within one
+    try in poke mode; deferred, within the trigger's wait).
     """
 
     template_fields: Sequence[str] = ("job_id",)
+    #: Seconds a status this version does not know may last before the sensor fails.
+    max_unknown_status: float | None = DEFAULT_MAX_UNKNOWN_STATUS
     operator_extra_links = (PredibaseConsoleLink(),)
     ui_color = "#e8e3ff"
 
@@ -58,13 +72,18 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
         self.predibase_conn_id = predibase_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._result: dict[str, Any] | None = None
+        #: One waiter for the pokes of one try (poke mode), so the bound on an unknown
+        #: status and its warning span pokes.
+        self._poke_waiter: Waiter | None = None
 
     @property
     def kind(self) -> ResourceKind:
         return resource_kind(self.job_type)
 
     def _waiter(self, deadline: float | None) -> Waiter:
-        policy = PollPolicy(interval=float(self.poke_interval))
+        policy = PollPolicy(
+            interval=float(self.poke_interval), max_unknown_status=self.max_unknown_status
+        )
         return Waiter(self.kind, str(self.job_id), policy, deadline)
 
     def _check(self, event: JobEvent) -> dict[str, Any]:
@@ -82,7 +101,9 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Any) -> bool:
-        waiter = self._waiter(None)
+        if self._poke_waiter is None:
+            self._poke_waiter = self._waiter(None)
+        waiter = self._poke_waiter
         try:
             resource = self.kind.get(self.hook.get_client(), str(self.job_id))
         except PredibaseError as error:
@@ -90,7 +111,10 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
                 self.log.warning("poll failed, will retry at the next poke: %s", error)
                 return False
             what = f"{self.kind.label} {self.job_id}"
-            raise AirflowException(f"cannot read {what}: {error}") from error
+            hint = ""
+            if isinstance(error, AuthenticationError | PermissionDeniedError):
+                hint = f" (check the API token of connection {self.predibase_conn_id!r})"
+            raise AirflowException(f"cannot read {what}: {error}{hint}") from error
         line = waiter.progress_line(resource)
         if line:
             self.log.info(line)
@@ -119,6 +143,7 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
             poll_interval=float(self.poke_interval),
             deadline=deadline,
             cancel_on_kill=False,
+            max_unknown_status=self.max_unknown_status,
         )
 
     def _first_check(self, context: Any) -> bool:

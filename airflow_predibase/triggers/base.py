@@ -7,13 +7,14 @@ stored in the trigger table and shown in the trigger's repr, so a token never go
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_predibase.client.errors import PredibaseError
+from airflow_predibase.client.errors import NotFoundError, PredibaseError
 from airflow_predibase.kinds import (
     BATCH_INFERENCE_JOB,
     DATASET,
@@ -22,7 +23,7 @@ from airflow_predibase.kinds import (
     ResourceKind,
 )
 from airflow_predibase.waiting.events import JobEvent
-from airflow_predibase.waiting.waiter import PollPolicy, Waiter
+from airflow_predibase.waiting.waiter import DEFAULT_MAX_UNKNOWN_STATUS, PollPolicy, Waiter
 
 #: The trigger class of each kind, by kind name; filled as the subclasses below are defined.
 _TRIGGERS: dict[str, type[PredibasePollingTrigger]] = {}
@@ -42,6 +43,8 @@ class PredibasePollingTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the remote job when a user kills the deferred task (3.3+).
     :param max_consecutive_errors: transient poll failures in a row that end the wait.
     :param first_poll_delay: minimum seconds before the first poll.
+    :param max_unknown_status: seconds a status this version does not know may last before
+        the wait ends as ``failed``; None for no bound.
     """
 
     #: What the subclass waits on; set once per subclass, which also registers it.
@@ -61,6 +64,7 @@ class PredibasePollingTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         max_consecutive_errors: int = 10,
         first_poll_delay: float = 1.0,
+        max_unknown_status: float | None = DEFAULT_MAX_UNKNOWN_STATUS,
     ) -> None:
         super().__init__()
         self.resource_id = resource_id
@@ -70,6 +74,7 @@ class PredibasePollingTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.first_poll_delay = float(first_poll_delay)
+        self.max_unknown_status = None if max_unknown_status is None else float(max_unknown_status)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -82,6 +87,7 @@ class PredibasePollingTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "first_poll_delay": self.first_poll_delay,
+                "max_unknown_status": self.max_unknown_status,
             },
         )
 
@@ -90,8 +96,9 @@ class PredibasePollingTrigger(BaseTrigger):
             interval=self.poll_interval,
             first_poll_delay=self.first_poll_delay,
             max_consecutive_errors=self.max_consecutive_errors,
+            max_unknown_status=self.max_unknown_status,
         )
-        return Waiter(self.kind, self.resource_id, policy, self.deadline)
+        return Waiter(self.kind, self.resource_id, policy, self.deadline, logger=self.log)
 
     def _poll_budget(self) -> float | None:
         """Seconds one poll may take: until a little after the deadline, if there is one."""
@@ -117,6 +124,7 @@ class PredibasePollingTrigger(BaseTrigger):
                 # One slow poll (retries, a busy pool) must not carry the wait past the
                 # deadline: the scheduler's backstop would then fire without a cancel.
                 resource = await asyncio.wait_for(poll, self._poll_budget())
+                waiter.check_identity(resource)
             except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
                 step = waiter.timeout_event()
                 break
@@ -174,18 +182,45 @@ class PredibasePollingTrigger(BaseTrigger):
         ti = getattr(self, "task_instance", None)
         if ti is None:
             return "unknown"
-        try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        state = read_task_state(ti, self.log)
+        if state == "unknown":
+            self.log.warning("cannot read the task's state: cancelling")
+        return state
 
-            states = RuntimeTaskInstance.get_task_states(
-                dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
-            )
-            name = ti.task_id if ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
-            state = states.get(ti.run_id, {}).get(name, "missing")
-        except Exception as error:  # an old Airflow, or no supervisor to ask
-            self.log.warning("cannot read the task's state (%s): cancelling", error)
-            return "unknown"
-        return None if state is None else str(state)
+
+def read_task_state(ti: Any, log: Any, *, timeout: float | None = None) -> str | None:
+    """The state of task instance `ti` (dag_id, task_id, run_id, map_index) now, as Airflow's
+    API server has it: "missing" if it is gone, "unknown" if it cannot be read.
+
+    With `timeout`, asked from a thread and given up after that many seconds: a task's
+    SIGTERM handler may interrupt the task while it holds the supervisor channel.
+    """
+    if timeout is None:
+        return _ask_task_state(ti, log)
+    answer: list[str | None] = []
+    asking = threading.Thread(target=lambda: answer.append(_ask_task_state(ti, log)), daemon=True)
+    asking.start()
+    asking.join(timeout)
+    if not answer:
+        log.warning("no answer about the task's state within %gs", timeout)
+        return "unknown"
+    return answer[0]
+
+
+def _ask_task_state(ti: Any, log: Any) -> str | None:
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        map_index = getattr(ti, "map_index", -1)
+        states = RuntimeTaskInstance.get_task_states(
+            dag_id=ti.dag_id, map_index=map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+        )
+        name = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+        state = states.get(ti.run_id, {}).get(name, "missing")
+    except Exception as error:  # an old Airflow, or no supervisor to ask
+        log.warning("cannot read the task's state (%s)", error)
+        return "unknown"
+    return None if state is None else str(state)
 
 
 #: States in which a task instance will run (or is running) again: it still owns its job.
@@ -216,9 +251,46 @@ class BatchInferenceJobTrigger(PredibasePollingTrigger):
 
 
 class DeploymentTrigger(PredibasePollingTrigger):
-    """Waits for a deployment to serve (ready or standby) or fail. Never cancels anything."""
+    """Waits for a deployment to serve (ready or standby) or fail.
+
+    A deployment has no cancel. On a kill that ends the task (not a clear, not a re-queue),
+    it is deleted if its description still carries `owner_marker`: the operator passes the
+    marker only for a deployment this task instance created and never saw serve, and only
+    with ``delete_on_failure`` and ``cancel_on_kill`` (docs/operators/deploy.md).
+    """
 
     kind = DEPLOYMENT
+
+    # -- issue 10: delete-on-kill of a deployment this task created (operators/deployments.py)
+    def __init__(self, *args: Any, owner_marker: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner_marker = owner_marker
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        classpath, kwargs = super().serialize()
+        return classpath, {**kwargs, "owner_marker": self.owner_marker}
+
+    async def _kill(self) -> None:
+        if not self.owner_marker:
+            return
+        state = await asyncio.to_thread(self._task_state)
+        if state in TASK_STILL_WAITING:
+            self.log.info("task is %s, not finished: leaving %s", state, self.resource_id)
+            return
+        try:
+            client = await self._client()
+            deployment = await client.get_deployment(self.resource_id)
+            if self.owner_marker not in (deployment.description or ""):
+                self.log.info("deployment %s is not this task's: leaving it", self.resource_id)
+                return
+            await client.delete_deployment(self.resource_id)
+            self.log.info("deleted deployment %s, which never served, on kill", self.resource_id)
+        except NotFoundError:
+            return
+        except PredibaseError as error:
+            self.log.warning("could not delete deployment %s on kill: %s", self.resource_id, error)
+
+    # -- end of issue 10
 
 
 class DatasetTrigger(PredibasePollingTrigger):

@@ -24,7 +24,7 @@ def wait_blocking(
     while not isinstance(step, JobEvent):
         sleep(step)
         try:
-            resource = waiter.kind.get(client, waiter.resource_id)
+            resource = waiter.check_identity(waiter.kind.get(client, waiter.resource_id))
         except PredibaseError as error:
             log.warning("poll of %s failed: %s", waiter.resource_id, error)
             step = waiter.on_error(error, clock())

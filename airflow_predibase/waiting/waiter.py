@@ -7,6 +7,8 @@ sleep before the next poll.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from airflow_predibase.client.errors import (
     APIConnectionError,
     PredibaseError,
     RateLimitError,
+    ResponseValidationError,
     ServerError,
 )
 from airflow_predibase.kinds import ResourceKind
@@ -26,6 +29,13 @@ from airflow_predibase.waiting.events import JobEvent
 #: matters at 10,000 waits in one triggerer.
 _RNG = random.Random()
 
+#: Wait lines without an operator's or trigger's logger at hand. Airflow routes it into the
+#: task's log on a worker and into the trigger's log in the triggerer.
+log = logging.getLogger("airflow_predibase.waiting")
+
+#: How long a status this version does not know may last before the wait gives up (seconds).
+DEFAULT_MAX_UNKNOWN_STATUS = 3600.0
+
 
 @dataclass(frozen=True)
 class PollPolicy:
@@ -34,6 +44,11 @@ class PollPolicy:
     `first_poll_delay` keeps a trigger from firing in its first second, which Airflow 3.3.2's
     scheduler can mishandle (apache/airflow #67287); it also spreads thousands of waits
     started together.
+
+    `max_unknown_status` bounds how long the resource may report a status this version
+    does not know (a platform upgrade): such a status counts as not finished, so without a
+    bound a new *final* status would keep the wait going until its deadline, or for ever.
+    None removes the bound.
     """
 
     interval: float = 30.0
@@ -41,10 +56,17 @@ class PollPolicy:
     first_poll_delay: float = 1.0
     max_consecutive_errors: int = 10
     max_error_backoff: float = 300.0
+    max_unknown_status: float | None = DEFAULT_MAX_UNKNOWN_STATUS
 
     def __post_init__(self) -> None:
-        if self.interval <= 0:
+        if not (math.isfinite(self.interval) and self.interval > 0):
             raise ValueError(f"poll_interval must be > 0 seconds, got {self.interval}")
+        if self.max_unknown_status is not None and not (
+            math.isfinite(self.max_unknown_status) and self.max_unknown_status > 0
+        ):
+            raise ValueError(
+                f"max_unknown_status must be > 0 seconds or None, got {self.max_unknown_status}"
+            )
         if not 0 <= self.jitter < 1:
             raise ValueError(f"jitter must be in [0, 1), got {self.jitter}")
         if self.max_consecutive_errors < 1:
@@ -75,12 +97,23 @@ def describe_progress(resource: Any) -> str:
 
 
 def is_transient(error: BaseException) -> bool:
-    """Errors worth polling through: the server or network will likely recover."""
-    return isinstance(error, APIConnectionError | RateLimitError | ServerError)
+    """Errors worth polling through: the server or network will likely recover.
+
+    A garbled answer (a truncated or HTML body under a 200, an answer about another
+    resource) says nothing about the resource, so it counts too: the wait must not end,
+    leaving the job running, on one bad answer.
+    """
+    return isinstance(
+        error, APIConnectionError | RateLimitError | ServerError | ResponseValidationError
+    )
 
 
 class Waiter:
-    """The state of one wait. Feed it each poll's outcome; it says what to do next."""
+    """The state of one wait. Feed it each poll's outcome; it says what to do next.
+
+    `logger` (anything with ``.warning``: a trigger's or an operator's ``log``) receives the
+    one warning about a status this version does not know; by default this module's.
+    """
 
     def __init__(
         self,
@@ -90,6 +123,7 @@ class Waiter:
         deadline: float | None,
         *,
         rng: random.Random | None = None,
+        logger: Any = None,
     ) -> None:
         self.kind = kind
         self.resource_id = resource_id
@@ -99,6 +133,10 @@ class Waiter:
         self.last_seen: str | None = None
         self._last_resource: BaseModel | None = None
         self._rng = rng or _RNG
+        self._log = logger or log
+        #: When the resource began reporting a status this version does not know.
+        self._unknown_since: float | None = None
+        self._warned: set[str] = set()
 
     def _jittered(self, seconds: float) -> float:
         spread = seconds * self.policy.jitter
@@ -125,7 +163,57 @@ class Waiter:
         status = resource.status  # type: ignore[attr-defined]
         if status.is_terminal:
             return self._terminal_event(resource)
-        return self._sleep_or_timeout(self._jittered(self.policy.interval), now)
+        delay = self._jittered(self.policy.interval)
+        if status.is_known:
+            self._unknown_since = None
+        else:
+            left = self._unknown_left(status, now)
+            if isinstance(left, JobEvent):
+                return left
+            if left is not None:
+                delay = min(delay, left)
+        return self._sleep_or_timeout(delay, now)
+
+    def _unknown_left(self, status: Any, now: float) -> JobEvent | float | None:
+        """A status this version does not know: warn once per value, and end the wait once
+        it has lasted `max_unknown_status`; else the seconds left (None: no bound)."""
+        bound = self.policy.max_unknown_status
+        if self._unknown_since is None:
+            self._unknown_since = now
+        if str(status) not in self._warned:
+            self._warned.add(str(status))
+            limit = "without a bound" if bound is None else f"for at most {bound:g} s"
+            self._log.warning(
+                "%s reports status %r, which this version of airflow-provider-predibase does "
+                "not know; it counts as not finished, and the wait goes on %s "
+                "(docs/reliability.md#unknown-statuses)",
+                self._name(),
+                str(status),
+                limit,
+            )
+        if bound is None:
+            return None
+        lasted = now - self._unknown_since
+        if lasted >= bound:
+            return self._event(
+                "failed",
+                f"{self._name()} has reported status {str(status)!r}, which this version of "
+                f"airflow-provider-predibase does not know, for {round(lasted, 1):g} s (the "
+                f"bound is {bound:g} s): giving up the wait. The remote work was left as it "
+                "is: check it in the console, and upgrade the provider if the platform added "
+                "a status",
+            )
+        return bound - lasted
+
+    def check_identity(self, resource: BaseModel) -> BaseModel:
+        """`resource`, if it is the one waited on (by job ID, or deployment or dataset name);
+        else ResponseValidationError, a transient poll error: never a success."""
+        if self.resource_id in (getattr(resource, "id", None), getattr(resource, "name", None)):
+            return resource
+        other = getattr(resource, "id", None) or getattr(resource, "name", None)
+        raise ResponseValidationError(
+            f"asked for {self._name()}, the answer is about {other!r}: ignoring it"
+        )
 
     def on_error(self, error: PredibaseError, now: float) -> JobEvent | float:
         """After a failed poll: transient errors back off, others end the wait."""

@@ -103,3 +103,35 @@ def test_an_empty_job_id_fails_naming_the_fix(emulator: Any):
 
     with pytest.raises(AirflowFailException, match=r"job_id is empty.*conf"):
         sensor("", deferrable=False).execute(make_context())
+
+
+# -- issue 10: every wait ends, clear errors -----------------------------------------------
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_an_unknown_status_fails_the_sensor_after_the_bound(
+    emulator: Any, job_id: str, deferrable: bool
+):
+    """Regression (defect 4): a status nobody knows kept the sensor poking until its
+    7-day timeout; in poke mode each poke started the count again."""
+    emulator.admin.set_profile(STUCK_PROFILE)
+    emulator.admin.unknown_status(f"/v2/finetuning/jobs/{job_id}", count=1000)
+    op = sensor(job_id, deferrable=deferrable, timeout=30)
+    op.max_unknown_status = 0.3
+    run = run_deferred if deferrable else (lambda o, c: o.execute(c))
+    with pytest.raises(PredibaseWatchedJobFailed, match=r"'suspended'.*does not know"):
+        run(op, make_context())
+
+
+def test_a_refused_token_names_the_connection(emulator: Any, job_id: str, monkeypatch):
+    """Regression (defect 11): a 401 did not say which connection holds the token."""
+    import json
+
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    conn = json.loads(emulator.connection_json())
+    conn["password"] = "pb_wrong"
+    monkeypatch.setenv("AIRFLOW_CONN_PREDIBASE_OTHER", json.dumps(conn))
+    op = sensor(job_id, deferrable=False, timeout=30, predibase_conn_id="predibase_other")
+    with pytest.raises(AirflowException, match=r"401.*connection 'predibase_other'"):
+        op.execute(make_context())

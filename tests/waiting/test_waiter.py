@@ -172,3 +172,60 @@ def test_unknown_job_type_names_the_valid_choices():
 def test_policy_rejects_nonsense_naming_the_field(bad: dict[str, float], field: str):
     with pytest.raises(ValueError, match=field):
         PollPolicy(**bad)  # type: ignore[arg-type]
+
+
+# -- an unknown status (issue 10, defect 4) ------------------------------------------------
+
+
+def test_an_unknown_status_warns_once_and_ends_the_wait_after_the_bound(caplog):
+    """Regression: an unknown status kept the wait going for ever, silently."""
+    w = waiter(max_unknown_status=100.0)
+    with caplog.at_level("WARNING", logger="airflow_predibase.waiting"):
+        assert w.on_resource(job("suspended"), now=0) == 10.0
+        assert w.on_resource(job("suspended"), now=50) == 10.0
+        assert w.on_resource(job("suspended"), now=95) == 5.0  # the sleep stops at the bound
+        event = w.on_resource(job("suspended"), now=100)
+    assert isinstance(event, JobEvent)
+    assert event.status == "failed"
+    assert event.remote_status == "suspended"
+    assert "'suspended'" in event.message
+    assert "100 s" in event.message
+    warnings = [r for r in caplog.records if "does not know" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "fine-tuning job job-1" in warnings[0].getMessage()
+
+
+def test_a_known_status_in_between_restarts_the_unknown_clock():
+    w = waiter(max_unknown_status=100.0)
+    w.on_resource(job("suspended"), now=0)
+    w.on_resource(job("training"), now=90)
+    assert w.on_resource(job("suspended"), now=150) == 10.0
+    assert isinstance(w.on_resource(job("suspended"), now=250), JobEvent)
+
+
+def test_the_unknown_status_bound_has_a_finite_default_and_can_be_lifted():
+    assert PollPolicy().max_unknown_status == 3600.0
+    w = waiter(max_unknown_status=None)  # type: ignore[arg-type]
+    assert w.on_resource(job("suspended"), now=10**9) == 10.0
+
+
+def test_the_deadline_still_wins_over_a_longer_unknown_bound():
+    w = waiter(deadline=50.0, max_unknown_status=100.0)
+    w.on_resource(job("suspended"), now=0)
+    event = w.on_resource(job("suspended"), now=50)
+    assert isinstance(event, JobEvent)
+    assert event.status == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"interval": float("inf")}, "poll_interval"),
+        ({"interval": float("nan")}, "poll_interval"),
+        ({"max_unknown_status": 0}, "max_unknown_status"),
+        ({"max_unknown_status": float("inf")}, "max_unknown_status"),
+    ],
+)
+def test_policy_rejects_non_finite_numbers(bad: dict[str, float], field: str):
+    with pytest.raises(ValueError, match=field):
+        PollPolicy(**bad)  # type: ignore[arg-type]
