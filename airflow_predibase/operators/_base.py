@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -19,6 +20,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_predibase.client.errors import (
     AuthenticationError,
     BadRequestError,
+    NotFoundError,
     PermissionDeniedError,
     PredibaseError,
 )
@@ -40,8 +42,16 @@ if TYPE_CHECKING:
 
 
 def _seconds(value: timedelta | float | int | str | None, field: str) -> float | None:
+    """Seconds from a number, a numeric string or a timedelta; None for None or "".
+
+    Anything that is not a finite positive number fails when the DAG is parsed: an infinite
+    `timeout` would only crash later, as a trigger deadline JSON cannot carry, after the job
+    was created (docs/reliability.md#clear-errors).
+    """
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise ValueError(f"{field} must be seconds or a timedelta, got {value!r}")
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     else:
@@ -49,26 +59,84 @@ def _seconds(value: timedelta | float | int | str | None, field: str) -> float |
             seconds = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{field} must be seconds or a timedelta, got {value!r}") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"{field} must be a finite number of seconds, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"{field} must be positive, got {value!r}")
     return seconds
 
 
+#: How long each kind's wait may take when the DAG sets no `timeout`, in seconds: a bound on
+#: every wait, generous enough for real work (docs/reliability.md#timeouts).
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    # Bounds so that no wait is endless, not platform figures (none are published): set
+    # `timeout=` to what your jobs need, or `timeout=None` to wait for ever.
+    "dataset": 3600.0,
+    "deployment": 3600.0,
+    "finetuning_job": 24 * 3600.0,
+    "batch_inference_job": 24 * 3600.0,
+}
+
+
+class _Default:
+    """The `timeout` a DAG did not set: the kind's entry in DEFAULT_TIMEOUTS."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_TIMEOUT"
+
+
+DEFAULT_TIMEOUT: Any = _Default()
+
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Default seconds a job operator keeps looking for a job whose create answer was lost,
+#: before it sends the create again (`lost_create_window`; docs/idempotency.md).
+LOST_CREATE_WINDOW = 120.0
+
+
+def lost_create_window_seconds(value: timedelta | float | int | str) -> float:
+    window = _seconds(value, "lost_create_window")
+    if window is None:
+        raise ValueError("lost_create_window must be seconds or a timedelta, got None")
+    return window
 
 
 def fail_fast_on_rejection(method: F) -> F:
-    """Decorate `execute`: a request Predibase rejects for good (bad request, bad token,
-    no permission) fails the task without retries, with the server's reason."""
+    """Decorate `execute`: a request Predibase rejects for good fails the task without
+    retries, with the server's reason: a bad request (400/422), a bad token or no permission
+    (401/403, naming the connection), or a create that names something missing (a 404 on a
+    POST: an unknown dataset, repository or adapter version). A 404 on a GET is left to the
+    operator: there it often means "not created yet"."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except (BadRequestError, AuthenticationError, PermissionDeniedError) as error:
-            raise PredibaseRequestRejected(f"{self.task_id}: {error}") from error
+            raise PredibaseRequestRejected(_rejection(self, error)) from error
+        except NotFoundError as error:
+            if error.method != "POST":
+                raise
+            raise PredibaseRequestRejected(_rejection(self, error)) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def _rejection(operator: Any, error: PredibaseError) -> str:
+    """The task, the server's reason, and what to fix."""
+    text = f"{operator.task_id}: {error}"
+    conn_id = getattr(operator, "predibase_conn_id", None)
+    if isinstance(error, AuthenticationError):
+        text += (
+            f". The API token of connection {conn_id!r} is missing, wrong or expired: "
+            "put a valid token (pb_...) in its password"
+        )
+    elif isinstance(error, PermissionDeniedError):
+        text += f". The API token of connection {conn_id!r} may not do this"
+    elif isinstance(error, NotFoundError):
+        text += ". Something the request names does not exist; create it first or fix the name"
+    return text
 
 
 class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
@@ -80,10 +148,14 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
     :param poll_interval: seconds between status checks (jittered).
     :param timeout: seconds (or a timedelta) this try waits for the remote work before it
         fails with ``PredibaseJobTimeout``; enforced while deferred too. The remote job is
-        cancelled when it passes. ``None`` waits forever.
+        cancelled when it passes. Defaults to the kind's entry in ``DEFAULT_TIMEOUTS``
+        (1 h for datasets and deployments, 24 h for fine-tuning and batch inference jobs).
+        ``None`` waits without a deadline (not recommended); an unknown status still ends
+        the wait after ``PollPolicy.max_unknown_status``.
     :param cancel_on_kill: cancel the remote job when the task is killed or marked
-        failed (in blocking mode through ``on_kill``; deferred, through the trigger's
-        ``on_kill`` on Airflow 3.3+).
+        failed and will not run again (in blocking mode through ``on_kill``, which leaves
+        the job for the next try after a clear or a kill a retry follows; deferred,
+        through the trigger's ``on_kill`` on Airflow 3.3+).
     """
 
     #: What the operator waits on (`airflow_predibase.kinds`).
@@ -97,7 +169,7 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
         predibase_conn_id: str = "predibase_default",
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
-        timeout: timedelta | float | None = None,
+        timeout: timedelta | float | None = DEFAULT_TIMEOUT,
         cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -105,9 +177,12 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
         self.predibase_conn_id = predibase_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = _seconds(poll_interval, "poll_interval") or 30.0
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = DEFAULT_TIMEOUTS[self.kind.name]
         self.timeout = _seconds(timeout, "timeout")
         self.cancel_on_kill = cancel_on_kill
         self._active_id: str | None = None
+        self._ti: Any = None
 
     @property
     def client(self) -> PredibaseClient:
@@ -120,31 +195,35 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
         list_jobs: Callable[[], Sequence[Any]],
         get_job: Callable[[str], Any],
         create: Callable[[str], Any],
-        description: str | None,
+        request: Any,
         rerun_on_clear: bool,
+        lost_create_window: float,
     ) -> Any:
-        """Start this task instance's job exactly once (see _idempotency), publish it, wait.
+        """Start this task instance's job for `request` exactly once (see _idempotency),
+        publish it, wait.
 
-        `create` receives the description with the idempotency marker and sends the POST.
+        `request` is the request model as it will be sent (its `to_body()` and
+        `description`); `create` receives the description with the idempotency marker and
+        sends the POST. `list_jobs` must return every page.
         """
         # Loaded when a job is started, not when a DAG file naming the operator is parsed.
         from airflow_predibase.operators._idempotency import (
+            JobCalls,
             Ledger,
-            clear_cycle,
+            identity,
+            installation_id,
             resolve_job,
-            task_key,
         )
 
+        self._ti = context["ti"]
         ledger = Ledger(context)
         resolution = resolve_job(
-            key=task_key(context),
-            cycle=clear_cycle(context),
+            who=identity(context, installation_id(self.log), request.to_body()),
             ledger=ledger,
-            list_jobs=list_jobs,
-            get_job=get_job,
-            create=create,
-            description=description,
+            calls=JobCalls(list_jobs=list_jobs, get_job=get_job, create=create),
+            description=request.description,
             rerun_on_clear=rerun_on_clear,
+            lost_create_window=lost_create_window,
             log=self.log,
         )
         job = resolution.job
@@ -218,6 +297,16 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
     def _on_success(self, context: Any, event: JobEvent) -> Any:
         raise NotImplementedError
 
+    def _check_own(self, job: Any, event: JobEvent) -> None:
+        """A result is only ever read from the job that was waited on."""
+        if job.id != event.resource_id:
+            raise PredibaseJobFailed(
+                f"{self.task_id}: waited on {self.kind.label} {event.resource_id}, but the "
+                f"result is for {job.id}: refusing it",
+                resource_id=event.resource_id,
+                remote_status=event.remote_status,
+            )
+
     def _raise_for_event(self, event: JobEvent) -> None:
         if event.status == "success":
             return
@@ -244,9 +333,46 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
             self.log.warning("could not cancel %s (%s): %s", resource_id, reason, error)
 
     def on_kill(self) -> None:
-        """Blocking mode: the worker is killing this task; don't leave a GPU job running."""
-        if self.cancel_on_kill and self._active_id:
-            self._cancel(self._active_id, reason="task killed")
+        """Blocking mode: the worker is killing this task; don't leave a GPU job running
+        that nothing will come back for.
+
+        A kill that a retry or a re-run will follow (a worker shutting down, a pod
+        rollout, a user's clear) leaves the job running: the next try re-attaches to it.
+        Cancelled only when this task will not run again: marked failed or success by a
+        user, or killed on its last try.
+        """
+        if not (self.cancel_on_kill and self._active_id):
+            return
+        runs_again = self._task_runs_again()
+        if runs_again:
+            self.log.info(
+                "task will run again (%s): leaving %s running", runs_again, self._active_id
+            )
+            return
+        self._cancel(self._active_id, reason="task killed")
+
+    def _task_runs_again(self) -> str | None:
+        """Why this task instance will run again after this kill, or None if it will not."""
+        from airflow_predibase.triggers.base import TASK_STILL_WAITING, read_task_state
+
+        ti = self._ti
+        if ti is None:
+            return None
+        state = read_task_state(ti, self.log, timeout=5.0)
+        if state not in ("unknown", "running", None):
+            if state in TASK_STILL_WAITING:
+                return f"its state is {state}"  # cleared (restarting), or already re-queued
+            return None  # marked failed or success by a user, or its run was deleted
+        # Still running as far as Airflow knows: this kill fails the try, which is retried
+        # when retries are left.
+        server = getattr(ti, "_ti_context_from_server", None)
+        should_retry = getattr(server, "should_retry", None)
+        if should_retry is None:
+            retries = int(getattr(getattr(ti, "task", None), "retries", 0) or 0)
+            try_number = int(getattr(ti, "try_number", 1) or 1)
+            max_tries = int(getattr(ti, "max_tries", retries) or 0)
+            should_retry = retries > 0 and try_number <= max_tries
+        return "a retry is left" if should_retry else None
 
 
 def coerce_int(value: Any, field: str) -> int | None:

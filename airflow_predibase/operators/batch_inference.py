@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException
@@ -15,10 +16,12 @@ from pydantic import ValidationError
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.kinds import BATCH_INFERENCE_JOB
 from airflow_predibase.operators._base import (
+    LOST_CREATE_WINDOW,
     PredibaseBaseOperator,
     coerce_int,
     fail_fast_on_rejection,
     is_templated,
+    lost_create_window_seconds,
 )
 from airflow_predibase.operators._dataset_files import (
     check_records,
@@ -26,6 +29,7 @@ from airflow_predibase.operators._dataset_files import (
     iter_records,
     storage_path,
 )
+from airflow_predibase.operators._validation import check_name
 from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
@@ -170,6 +174,10 @@ class BatchInferenceOperator(PredibaseBaseOperator):
     :param rerun_on_clear: when a user clears this task after its job completed, start a
         new job (True, default) or reuse the completed one (False). A retry never starts a
         second job for one that completed.
+    :param lost_create_window: seconds (or a timedelta) to keep looking for the job when
+        the answer to its create request is lost, before sending the request again
+        (default 120). A job the platform commits later than this can be started twice
+        (see docs/idempotency.md).
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
@@ -196,9 +204,11 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         input_file: Any = None,
         expected_rows: int | str | None = None,
         rerun_on_clear: bool = True,
+        lost_create_window: timedelta | float = LOST_CREATE_WINDOW,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_name("dataset", dataset)
         if not is_templated(expected_rows):
             coerce_int(expected_rows, "expected_rows")
         self.base_model = base_model
@@ -210,6 +220,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         self.input_file = input_file
         self.expected_rows = expected_rows
         self.rerun_on_clear = rerun_on_clear
+        self.lost_create_window = lost_create_window_seconds(lost_create_window)
         self._input_ids: list[str] | None = None
 
     def _request(self) -> BatchInferenceJobRequest:
@@ -217,6 +228,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         from airflow_predibase.client.models import BatchInferenceJobRequest
 
         try:
+            check_name("dataset", self.dataset)
             expected = coerce_int(self.expected_rows, "expected_rows")
             if expected is not None and expected < 1:
                 raise ValueError(f"expected_rows must be at least 1, got {expected}")
@@ -246,8 +258,9 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             create=lambda text: client.create_batch_inference_job(
                 request.model_copy(update={"description": text})
             ),
-            description=request.description,
+            request=request,
             rerun_on_clear=self.rerun_on_clear,
+            lost_create_window=self.lost_create_window,
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
@@ -255,6 +268,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         from airflow_predibase.lineage import BatchFacts
 
         job = BatchInferenceJob.model_validate(event.resource or {"id": event.resource_id})
+        self._check_own(job, event)
         if self.input_file and self._input_ids is None:  # resumed after deferral
             self._input_ids = read_input_ids(self.input_file)
         client = self.client
@@ -280,8 +294,6 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             write_results(self.results_path, ordered)
             self.log.info("wrote %d results to %s", len(ordered), self.results_path)
         output = self.results_path or job.output or self.output_location
-        if not output:
-            output = client.get_batch_inference_results(job.id).url
         context["ti"].xcom_push(key="job_id", value=job.id)
         self.log.info(
             "batch inference job %s: %d rows, %d succeeded, %d failed",
@@ -304,7 +316,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         )
         return {
             "job_id": job.id,
-            "output": str(output),
+            # Never the results download URL: it is a capability (anyone holding it reads).
+            "output": str(output) if output else None,
             "results_path": str(self.results_path) if self.results_path else None,
             "rows": counts.rows,
             "succeeded": counts.succeeded,

@@ -31,6 +31,7 @@ from airflow_predibase.operators._dataset_files import (
     read_dataset_file,
     task_columns,
 )
+from airflow_predibase.operators._validation import check_name
 from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ class CreateDatasetOperator(PredibaseBaseOperator):
     same content it is reused without an upload; if it holds other content the task fails,
     unless ``if_exists="version"``. See docs/operators/create_dataset.md.
 
-    :param name: dataset name.
+    :param name: dataset name: non-empty, without ``/``, ``\\``, ``?``, ``#``, ``%``,
+        control characters or leading/trailing spaces (checked when the DAG is parsed, and
+        again once rendered).
     :param file: the file to upload: a local path, or a URL Airflow's object storage reads
         (``file://...``, ``s3://...`` with the Amazon provider installed, ...), or an
         ``ObjectStoragePath``.
@@ -125,6 +128,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
         super().__init__(**kwargs)
         if (file is None) == (source is None):
             raise ValueError("CreateDatasetOperator needs exactly one of file= or source=")
+        check_name("name", name)
         check_choice("task", task, (*TASKS, None))
         check_choice("if_exists", if_exists, IF_EXISTS, _IF_EXISTS_HINT)
         if isinstance(file, str) and not is_templated(file):
@@ -139,8 +143,7 @@ class CreateDatasetOperator(PredibaseBaseOperator):
     def _payload(self) -> _Payload:
         """Every check that needs no request, on the rendered fields."""
         try:
-            if not str(self.name or "").strip():
-                raise ValueError("name must not be empty")
+            check_name("name", self.name)
             check_choice("task", self.task, (*TASKS, None))
             check_choice("if_exists", self.if_exists, IF_EXISTS, _IF_EXISTS_HINT)
             if self.file is None:

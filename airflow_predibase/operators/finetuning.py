@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -13,12 +14,15 @@ from airflow_predibase.client.errors import ConflictError, NotFoundError
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.kinds import FINETUNING_JOB
 from airflow_predibase.operators._base import (
+    LOST_CREATE_WINDOW,
     PredibaseBaseOperator,
     check_choice,
     coerce_mapping,
     fail_fast_on_rejection,
     is_templated,
+    lost_create_window_seconds,
 )
+from airflow_predibase.operators._validation import check_finite, check_name
 from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
@@ -54,6 +58,10 @@ class FinetuneOperator(PredibaseBaseOperator):
     :param rerun_on_clear: when a user clears this task after its job completed, start a
         new job (True, default) or reuse the completed one (False). A retry never starts a
         second job for one that completed.
+    :param lost_create_window: seconds (or a timedelta) to keep looking for the job when
+        the answer to its create request is lost, before sending the request again
+        (default 120). A job the platform commits later than this can be started twice
+        (see docs/idempotency.md).
     :param emit_asset: emit the adapter repository Asset (needs a non-templated ``repo``).
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
@@ -82,9 +90,12 @@ class FinetuneOperator(PredibaseBaseOperator):
         hyperparameters: dict[str, Any] | str | None = None,
         description: str | None = None,
         rerun_on_clear: bool = True,
+        lost_create_window: timedelta | float = LOST_CREATE_WINDOW,
         emit_asset: bool = True,
         **kwargs: Any,
     ) -> None:
+        check_name("repo", repo)
+        check_name("dataset", dataset)
         if emit_asset and repo and not is_templated(repo):
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), adapter_asset(repo)]
         super().__init__(**kwargs)
@@ -92,6 +103,7 @@ class FinetuneOperator(PredibaseBaseOperator):
         check_choice("task", task, TASKS)
         if isinstance(hyperparameters, dict):
             self._check_hyperparameter_names(hyperparameters)
+            check_finite("hyperparameters", hyperparameters)
         self.base_model = base_model
         self.dataset = dataset
         self.repo = repo
@@ -100,6 +112,7 @@ class FinetuneOperator(PredibaseBaseOperator):
         self.hyperparameters = hyperparameters
         self.description = description
         self.rerun_on_clear = rerun_on_clear
+        self.lost_create_window = lost_create_window_seconds(lost_create_window)
         self.emit_asset = emit_asset
 
     @staticmethod
@@ -120,8 +133,11 @@ class FinetuneOperator(PredibaseBaseOperator):
         try:
             check_choice("adapter_type", self.adapter_type, ADAPTER_TYPES)
             check_choice("task", self.task, TASKS)
+            check_name("repo", self.repo)
+            check_name("dataset", self.dataset)
             hyperparameters = coerce_mapping(self.hyperparameters, "hyperparameters")
             self._check_hyperparameter_names(hyperparameters)
+            check_finite("hyperparameters", hyperparameters)
             return FinetuningJobRequest(
                 base_model=self.base_model,
                 dataset=self.dataset,
@@ -157,8 +173,9 @@ class FinetuneOperator(PredibaseBaseOperator):
             create=lambda text: client.create_finetuning_job(
                 request.model_copy(update={"description": text})
             ),
-            description=request.description,
+            request=request,
             rerun_on_clear=self.rerun_on_clear,
+            lost_create_window=self.lost_create_window,
         )
 
     def _adapter_id(self, job: FinetuningJob) -> str:
@@ -181,6 +198,7 @@ class FinetuneOperator(PredibaseBaseOperator):
         from airflow_predibase.lineage import FinetuneFacts
 
         job = FinetuningJob.model_validate(event.resource or {"id": event.resource_id})
+        self._check_own(job, event)
         adapter_id = self._adapter_id(job)
         self._lineage = FinetuneFacts.of(job, adapter_id, self._request())
         context["ti"].xcom_push(key="job_id", value=job.id)

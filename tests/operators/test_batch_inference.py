@@ -133,7 +133,7 @@ def test_output_is_the_platform_location_or_the_results_url(emulator: Any, datas
     assert jobs(emulator)[0]["output"] == "s3://bucket/scores/"
 
     without = operator().execute(make_context(run_id="b"))
-    assert without["output"].startswith(emulator.url)
+    assert without["output"] is None  # never the results download URL (a capability)
 
 
 def test_templated_expected_rows_rendered_as_a_string_works(emulator: Any, dataset: str):
@@ -274,3 +274,14 @@ def test_clear_after_success_reruns_or_reuses(
     second = operator(rerun_on_clear=rerun_on_clear).execute(make_context(store=store, clears=1))
     assert len(jobs(emulator)) == expected_jobs
     assert (first["job_id"] == second["job_id"]) is (not rerun_on_clear)
+
+
+def test_a_changed_request_does_not_reuse_the_completed_job(emulator: Any, dataset: str):
+    """Regression (issue 10, defect 1): with rerun_on_clear=False a clear reused the
+    completed job although the request had changed."""
+    first = operator(rerun_on_clear=False).execute(make_context())
+    again = operator(rerun_on_clear=False).execute(make_context(clears=1))
+    assert again["job_id"] == first["job_id"]
+    moved = operator(rerun_on_clear=False, output="s3://bucket/v2/").execute(make_context(clears=2))
+    assert moved["job_id"] != first["job_id"]
+    assert [j.get("output") for j in jobs(emulator)] == [None, "s3://bucket/v2/"]
