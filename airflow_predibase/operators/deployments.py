@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 from pydantic import ValidationError
 
-from airflow_predibase.client.errors import ConflictError, NotFoundError, OutcomeUnknownError
-from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobTimeout
+from airflow_predibase.client.errors import (
+    ConflictError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PredibaseError,
+)
+from airflow_predibase.exceptions import (
+    PredibaseInvalidParameter,
+    PredibaseJobFailed,
+    PredibaseJobTimeout,
+)
 from airflow_predibase.kinds import DEPLOYMENT
 from airflow_predibase.operators._base import (
     PredibaseBaseOperator,
+    check_choice,
     coerce_int,
     coerce_list,
     coerce_mapping,
     fail_fast_on_rejection,
     is_templated,
 )
+from airflow_predibase.operators._validation import check_name
 from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
@@ -30,6 +42,17 @@ if TYPE_CHECKING:
         DeploymentRequest,
     )
     from airflow_predibase.lineage import DeleteFacts, DeployFacts
+
+#: Written into the description of each deployment this provider creates: the task
+#: instance that created it (owns it). Only the owner ever deletes it on a failure or kill.
+_MARKER = "[airflow-deployment:{key}]"
+_MARKER_RE = re.compile(r"\[airflow-deployment:[^\]\s]+\]")
+#: Task state store key: the deployment this task instance saw serve (or handed over with
+#: wait_for_ready=False). A deployment that served is never deleted on a failure.
+_SERVED = "predibase_deployment_served"
+#: Pauses (seconds) between looks for a deployment whose create answer was lost, before the
+#: create is sent again: the platform may show it late, and it was struggling to answer.
+LOST_CREATE_LOOKS = (0.0, 1.0, 2.0, 4.0, 8.0)
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-nf4")
 _XCOM_ACTION = "deploy_action"
@@ -54,6 +77,11 @@ class DeployOperator(PredibaseBaseOperator):
     Pair it with :class:`DeleteDeploymentOperator` as a teardown so a failed run never
     leaves a GPU billing.
 
+    A deployment this operator creates carries its task instance's ownership marker in its
+    description. However the task ends without success (a failure, its timeout, a kill or
+    mark-failed, the last try after a worker crash), a deployment it owns and never saw
+    serve is deleted; one it does not own is never deleted (see docs/operators/deploy.md).
+
     :param name: deployment name.
     :param base_model: base model to serve.
     :param accelerator: GPU, e.g. ``a10_24gb_100`` or ``a100_80gb_100`` (short forms
@@ -66,11 +94,14 @@ class DeployOperator(PredibaseBaseOperator):
     :param config: other settings: ``scale_up_threshold``, ``max_total_tokens``,
         ``prefix_caching``, ``speculator``, ``uses_guaranteed_capacity``, ``description``.
     :param wait_for_ready: wait until the deployment serves (``ready`` or ``standby``).
-    :param delete_on_failure: when this task created the deployment and it fails or times
-        out before serving, delete it (a teardown does not run when its setup failed).
-    A deployment found ``failed``, ``stopped`` or ``deleting`` is (waited until) deleted and
-    created again, whatever ``delete_on_failure`` says.
-    See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
+    :param delete_on_failure: when the task ends without success, delete the deployment if
+        this task instance created it and never saw it serve (a teardown does not run when
+        its setup failed). ``False`` leaves it in place whatever happens.
+    A deployment this task created that is found ``failed`` or ``stopped`` is deleted and
+    created again; one being deleted is waited for and created again. A ``failed`` one that
+    another task created is refused, never deleted.
+    See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters;
+    ``cancel_on_kill=False`` keeps the deployment when the task is killed.
     """
 
     template_fields: Sequence[str] = (
@@ -87,6 +118,13 @@ class DeployOperator(PredibaseBaseOperator):
     template_fields_renderers = {"config": "json"}
     kind = DEPLOYMENT
     _lineage: DeployFacts | None = None
+    #: This try saw the deployment serve (or returned without waiting).
+    _saw_serve = False
+    #: Cleanup already ran in this try (a kill and the failure it causes both ask).
+    _cleaned_up = False
+    #: The marker a deferred kill looks for before it deletes; None: it deletes nothing.
+    _kill_marker: str | None = None
+    _context: Any = None
 
     def __init__(
         self,
@@ -117,18 +155,30 @@ class DeployOperator(PredibaseBaseOperator):
         self.config = config
         self.wait_for_ready = wait_for_ready
         self.delete_on_failure = delete_on_failure
+        self._check_literals()
         if not any(is_templated(str(getattr(self, f))) for f in self.template_fields):
             self._request()  # bad literal parameters fail when the DAG is parsed
+
+    def _check_literals(self) -> None:
+        """The parameters that can be checked alone, even beside a templated one."""
+        try:
+            check_name("name", self.name)
+            if not is_templated(self.base_model) and (
+                not isinstance(self.base_model, str) or not self.base_model.strip()
+            ):
+                raise ValueError(
+                    f"base_model={self.base_model!r} is not valid: give the base model to serve"
+                )
+            if self.quantization is not None:
+                check_choice("quantization", self.quantization, QUANTIZATIONS)
+        except ValueError as error:
+            raise PredibaseInvalidParameter(f"DeployOperator {self.task_id}: {error}") from None
 
     def _request(self) -> DeploymentRequest:
         from airflow_predibase.client.models import DeploymentRequest
 
+        self._check_literals()
         try:
-            if self.quantization is not None and self.quantization not in QUANTIZATIONS:
-                raise ValueError(
-                    f"quantization={self.quantization!r} is not valid; "
-                    f"choose one of: {', '.join(QUANTIZATIONS)}"
-                )
             extra = coerce_mapping(self.config, "config")
             unknown = sorted(set(extra) - set(CONFIG_KEYS))
             if unknown:
@@ -144,60 +194,170 @@ class DeployOperator(PredibaseBaseOperator):
                 preloaded_adapters=coerce_list(self.preloaded_adapters, "preloaded_adapters"),
                 **extra,
             )
-        except (ValueError, ValidationError) as error:
+        except ValidationError as error:
+            raise PredibaseInvalidParameter(
+                f"DeployOperator {self.task_id}: {_explain(error)}"
+            ) from None
+        except ValueError as error:
             raise PredibaseInvalidParameter(f"DeployOperator {self.task_id}: {error}") from None
 
-    @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:
+        request = self._request()  # a bad parameter fails before any request
+        self._ti, self._context = context["ti"], context
+        with self._cleanup_when_over(context, request.name):
+            return self._deploy(context, request)
+
+    def resume_execution(self, next_method: str, next_kwargs: Any, context: Any) -> Any:
+        self._ti, self._context = context["ti"], context
+        self._active_id = self.name
+        with self._cleanup_when_over(context, self.name):
+            return super().resume_execution(next_method, next_kwargs, context)
+
+    @fail_fast_on_rejection
+    def _deploy(self, context: Any, request: DeploymentRequest) -> Any:
         from airflow_predibase.client.models import DeploymentStatus
 
-        request = self._request()
-        try:
-            current: Deployment | None = self.client.get_deployment(request.name)
-        except NotFoundError:
-            current = None
-        going = (DeploymentStatus.DELETING,)
-        if current is not None and (current.status.is_failure or current.status in going):
-            # Failed (or already going away, e.g. after an earlier try's delete_on_failure):
-            # make sure it is gone, then create it afresh.
-            self.log.warning(
-                "deployment %s is %s: deleting it to create it again", current.name, current.status
-            )
-            delete_and_wait(
-                self.client,
-                current.name,
-                poll_interval=self.poll_interval,
-                deadline=self._deadline(),
-                log=self.log,
-            )
+        self._active_id = request.name  # from here on, a kill may have something to clean
+        self._marker = self._owner_marker(context)
+        current = self._find(request.name)
+        if current is not None and (
+            current.status.is_failure or current.status == DeploymentStatus.DELETING
+        ):
+            self._clear_the_way(current)
             current = None
         if current is None:
-            current, self._action = self._create(request), "created"
+            current, self._action = self._create(context, request), "created"
+            if not self._ours(current):  # another task made the same name meanwhile (409)
+                current, self._action = self._converge(current, request)
         else:
             current, self._action = self._converge(current, request)
+            mine = self._ours(current) and not self._served(context, current)
+            if self._action == "unchanged" and mine:
+                # An earlier try of this task instance created it (then its worker died, or
+                # it was killed for a retry): carry on with it as our own.
+                self.log.info("deployment %s was created by this task: re-attaching", request.name)
+                self._action = "created"
         self._publish(context, self.kind, request.name)
         # Survives the deferral (a resumed task keeps its XComs); read back in _finish.
         context["ti"].xcom_push(key=_XCOM_ACTION, value=self._action)
         if not self.wait_for_ready:
+            self._remember_served(context, request.name)  # handed over: it is the user's now
             self._record_lineage(current)
             return self._result(request.name)
+        if self._kills_delete and self._ours(current) and not self._served(context, current):
+            self._kill_marker = self._marker
         event = self._wait(current, request.name, self._deadline())
         return self._finish(context, event)
 
-    def _create(self, request: DeploymentRequest) -> Deployment:
+    # -- ownership ------------------------------------------------------------------------
+
+    def _owner_marker(self, context: Any) -> str:
+        from airflow_predibase.operators._idempotency import installation_id, task_key
+
+        return _MARKER.format(key=task_key(context, installation_id(self.log)))
+
+    def _ours(self, deployment: Deployment) -> bool:
+        """Created by this task instance (its marker survives worker crashes and retries)."""
+        return self._marker in (deployment.description or "")
+
+    def _served(self, context: Any, deployment: Deployment) -> bool:
+        """Whether this task instance ever saw `deployment` serve (or handed it over).
+
+        Kept in the task state store (Airflow 3.3), which survives retries and clears.
+        Without one, a deployment that serves now counts as having served.
+        """
+        if self._saw_serve:
+            return True
+        store = context.get("task_state_store")
+        if store is None:
+            return bool(deployment.status.is_serving)
+        return bool(store.get(_SERVED) == deployment.name)
+
+    def _remember_served(self, context: Any, name: str) -> None:
+        self._saw_serve = True
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(_SERVED, name)
+
+    @property
+    def _kills_delete(self) -> bool:
+        return bool(self.delete_on_failure and self.cancel_on_kill)
+
+    # -- finding, creating and converging -------------------------------------------------
+
+    def _find(self, name: str) -> Deployment | None:
         try:
-            return self.client.create_deployment(request)
-        except (ConflictError, OutcomeUnknownError) as error:
-            # Created concurrently, or by our own request whose answer was lost.
-            self.log.info("create did not answer cleanly (%s); reading it back", error)
-            return self.client.get_deployment(request.name)
+            return self.client.get_deployment(name)
+        except NotFoundError:
+            return None
+
+    def _clear_the_way(self, current: Deployment) -> None:
+        """`current` is failed or being deleted: make sure it is gone, to create it afresh."""
+        failed = bool(current.status.is_failure)
+        if failed and not self._ours(current):
+            raise PredibaseInvalidParameter(
+                f"deployment {current.name} is {current.status} and this task did not create "
+                "it, so it will not delete it: delete it (DeleteDeploymentOperator) or choose "
+                "another name"
+            )
+        self.log.warning(
+            "deployment %s is %s: %s",
+            current.name,
+            current.status,
+            "deleting it to create it again" if failed else "waiting until it is gone",
+        )
+        delete_and_wait(
+            self.client,
+            current.name,
+            poll_interval=self.poll_interval,
+            deadline=self._deadline(),
+            log=self.log,
+            send=failed,
+        )
+
+    def _create(self, context: Any, request: DeploymentRequest) -> Deployment:
+        """Create it with our marker; the deployment that then holds the name (ours, or
+        another task's if it won the race: check `_ours`)."""
+        body = request.model_copy(update={"description": _with_marker(request, self._marker)})
+        store = context.get("task_state_store")
+        if store is not None:
+            store.delete(_SERVED)  # a new deployment has not served yet
+        error: PredibaseError | None = None
+        for _attempt in range(2):
+            try:
+                return self.client.create_deployment(body)
+            except ConflictError as conflict:
+                self.log.info("deployment %s already exists (%s): reading it", body.name, conflict)
+                error = conflict
+                found = self._find(body.name)
+            except OutcomeUnknownError as unknown:
+                self.log.warning("create outcome unknown (%s): looking for %s", unknown, body.name)
+                error = unknown
+                found = self._look_for(body.name)
+            if found is not None:
+                return found
+            self.log.info("deployment %s does not exist: creating it again", body.name)
+        assert error is not None
+        raise error
+
+    def _look_for(self, name: str) -> Deployment | None:
+        """The deployment a create whose answer was lost made, if it shows within the looks."""
+        for pause in LOST_CREATE_LOOKS:
+            time.sleep(pause)
+            found = self._find(name)
+            if found is not None:
+                return found
+        return None
 
     def _converge(self, current: Deployment, request: DeploymentRequest) -> tuple[Deployment, str]:
         """Update `current` to what `request` asks for; the accelerator and base model are fixed."""
         from airflow_predibase.client.models import DeploymentConfig, DeploymentUpdateRequest
 
         wanted = DeploymentConfig.model_validate(request.model_dump(exclude={"name"}))
-        diff = current.differs_from(wanted)
+        # Ownership markers are not the user's description: compare without them.
+        diff = current.model_copy(
+            update={"description": _without_markers(current.description)}
+        ).differs_from(wanted)
         if current.base_model != request.base_model:
             diff["base_model"] = (current.base_model, request.base_model)
         fixed = sorted({"accelerator", "base_model"} & set(diff))
@@ -212,21 +372,84 @@ class DeployOperator(PredibaseBaseOperator):
             return current, "unchanged"
         self.log.info("updating deployment %s: %s", request.name, diff)
         changes = {field: new for field, (_, new) in diff.items()}
+        if "description" in changes:  # keep whoever owns it its owner
+            markers = _MARKER_RE.findall(current.description or "")
+            changes["description"] = " ".join([changes["description"], *markers])
         return self.client.update_deployment(request.name, DeploymentUpdateRequest(**changes)), (
             "updated"
         )
+
+    # -- how the task ends ----------------------------------------------------------------
 
     def _finish(self, context: Any, event: JobEvent) -> Any:
         if not hasattr(self, "_action"):  # resumed after deferral: a fresh operator object
             ti = context["ti"]
             self._action = ti.xcom_pull(task_ids=ti.task_id, key=_XCOM_ACTION)
-        if event.status != "success" and self._action == "created" and self.delete_on_failure:
-            # A teardown only runs when its setup succeeded: clean up what this task made.
-
-            self.log.warning("deleting deployment %s, which never served", event.resource_id)
-            with contextlib.suppress(NotFoundError):
-                self.client.delete_deployment(event.resource_id)
         return super()._finish(context, event)
+
+    @contextlib.contextmanager
+    def _cleanup_when_over(self, context: Any, name: str) -> Iterator[None]:
+        """On an error that ends the task for good, delete what this task instance created
+        and never saw serve: a teardown does not run when its setup failed."""
+        from airflow.providers.common.compat.sdk import TaskDeferred
+
+        try:
+            yield
+        except BaseException as error:
+            if not isinstance(error, TaskDeferred) and self._over_for_good(context, error):
+                self._clean_up(context, name, reason=type(error).__name__)
+            raise
+
+    def _over_for_good(self, context: Any, error: BaseException) -> bool:
+        if isinstance(error, AirflowFailException):  # not retried: timeouts, bad parameters
+            return True
+        if isinstance(error, PredibaseJobFailed) and error.remote_status in ("failed", "stopped"):
+            return True  # broken: a retry would delete it and create it again anyway
+        return _is_last_try(context["ti"])
+
+    def _clean_up(self, context: Any, name: str, *, reason: str) -> None:
+        """Delete `name` if this task instance created it and never saw it serve."""
+        if not self.delete_on_failure or self._cleaned_up:
+            return
+        self._cleaned_up = True
+        if not hasattr(self, "_marker"):
+            self._marker = self._owner_marker(context)
+        current = self._find(name)
+        if current is None:
+            return
+        if not self._ours(current):
+            self.log.info("deployment %s was not created by this task: leaving it", name)
+            return
+        if self._served(context, current):
+            self.log.info("deployment %s has served: leaving it (%s)", name, reason)
+            return
+        self.log.warning("deleting deployment %s, which never served (%s)", name, reason)
+        with contextlib.suppress(NotFoundError, ConflictError):  # gone, or already going
+            self.client.delete_deployment(name)
+
+    def on_kill(self) -> None:
+        """Blocking mode: the task is killed. A kill that a retry follows leaves the
+        deployment for the retry to re-attach; one that ends the task deletes it if this
+        task created it and never saw it serve."""
+        name, ti = self._active_id, self._ti
+        if not (name and ti is not None and self._kills_delete):
+            return
+        runs_again = self._task_runs_again()
+        if runs_again:
+            self.log.info("task will run again (%s): leaving deployment %s", runs_again, name)
+            return
+        try:
+            self._clean_up(self._context, name, reason="killed")
+        except PredibaseError as error:
+            self.log.warning("could not delete deployment %s on kill: %s", name, error)
+
+    def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> Any:
+        # A deferred kill happens in the triggerer: tell the trigger what makes it ours.
+        from airflow_predibase.triggers.base import DeploymentTrigger
+
+        if isinstance(trigger, DeploymentTrigger):
+            trigger.owner_marker = self._kill_marker
+        return super().defer(trigger=trigger, method_name=method_name, **kwargs)
 
     def _result(self, name: str) -> dict[str, Any]:
         try:
@@ -238,6 +461,7 @@ class DeployOperator(PredibaseBaseOperator):
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:
         self.log.info("deployment %s serves (%s)", event.resource_id, event.remote_status)
+        self._remember_served(context, event.resource_id)
         from airflow_predibase.client.models import Deployment
 
         # After a deferral too: the deployment as the event reports it.
@@ -261,6 +485,32 @@ class DeployOperator(PredibaseBaseOperator):
         from airflow_predibase.lineage import build
 
         return build(self._lineage, self.hook.get_settings)
+
+
+def _with_marker(request: DeploymentRequest, marker: str) -> str:
+    return f"{request.description} {marker}" if request.description else marker
+
+
+def _without_markers(description: str | None) -> str | None:
+    if description is None:
+        return None
+    return " ".join(_MARKER_RE.sub("", description).split(" ")).strip() or None
+
+
+def _is_last_try(ti: Any) -> bool:
+    """No retry follows a failure of this try (Airflow retries while try_number <= max_tries)."""
+    max_tries = int(getattr(ti, "max_tries", 0) or 0)
+    return not (max_tries and int(getattr(ti, "try_number", 1) or 1) <= max_tries)
+
+
+def _explain(error: ValidationError) -> str:
+    """A pydantic error as `field=value is not valid: why`, without pydantic's noise."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "config"
+        why = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{field}={item.get('input')!r} is not valid: {why[:1].lower()}{why[1:]}")
+    return "; ".join(parts)
 
 
 class DeleteDeploymentOperator(PredibaseBaseOperator):
@@ -294,9 +544,19 @@ class DeleteDeploymentOperator(PredibaseBaseOperator):
         self.name = name
         self.missing_ok = missing_ok
         self.wait_for_deletion = wait_for_deletion
+        self._check_name()
+
+    def _check_name(self) -> None:
+        try:
+            check_name("name", self.name)
+        except ValueError as error:
+            raise PredibaseInvalidParameter(
+                f"DeleteDeploymentOperator {self.task_id}: {error}"
+            ) from None
 
     @fail_fast_on_rejection
     def execute(self, context: Any) -> None:
+        self._check_name()  # rendered: fails before any request
         try:
             self.client.get_deployment(self.name)
         except NotFoundError:
@@ -332,14 +592,16 @@ def delete_and_wait(
     deadline: float | None,
     log: Any,
     wait: bool = True,
+    send: bool = True,
 ) -> None:
-    """Delete `name` and (if `wait`) poll until it is gone; PredibaseJobTimeout after
-    `deadline`. A deployment that is already gone is fine."""
+    """Delete `name` (unless not `send`: it is being deleted already) and (if `wait`) poll
+    until it is gone; PredibaseJobTimeout after `deadline`. One already gone is fine."""
 
-    log.info("deleting deployment %s", name)
     try:
-        with contextlib.suppress(ConflictError):  # already being deleted
-            client.delete_deployment(name)
+        if send:
+            log.info("deleting deployment %s", name)
+            with contextlib.suppress(ConflictError):  # already being deleted
+                client.delete_deployment(name)
         while wait:
             current = client.get_deployment(name)
             if deadline is not None and time.time() >= deadline:

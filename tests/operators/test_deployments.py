@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import json
+import threading
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
+from airflow_predibase.exceptions import (
+    PredibaseInvalidParameter,
+    PredibaseJobFailed,
+    PredibaseJobTimeout,
+)
 from airflow_predibase.operators.deployments import DeleteDeploymentOperator, DeployOperator
-from tests.taskkit import make_context, run_deferred
+from tests.taskkit import (
+    QUICK_PROFILE,
+    DictStateStore,
+    make_context,
+    needs_trigger_on_kill,
+    run_deferred,
+)
 
 
 def deploy(**overrides: Any) -> DeployOperator:
@@ -165,3 +181,312 @@ def test_retry_after_delete_on_failure_waits_for_the_deletion_then_creates(emula
     assert client.get_deployment("router").status == "deleting"
     assert deploy().execute(make_context())["action"] == "created"
     assert client.get_deployment("router").status == "ready"
+
+
+# -- issue 10: no orphan, no leak; never delete what this task did not create ---------------
+
+#: Quick, except that a deployment never comes up on its own during a test.
+SLOW_START = {**QUICK_PROFILE, "name": "slow-start", "deployment_initializing": 3600.0}
+COMING_UP = ("pending", "initializing")
+
+
+def state_of(emulator: Any, name: str = "router") -> str | None:
+    """The deployment's status as the emulator keeps it; None once it is gone."""
+    for item in emulator.admin.state()["deployments"]:
+        if item["name"] == name:
+            return str(item["status"])
+    return None
+
+
+def retry_context(store: DictStateStore | None = None, *, run_id: str = "manual__1") -> Any:
+    """Try 1 of a task with retries=1: a retry follows if this try fails."""
+    context = make_context(run_id=run_id, store=store)
+    context["ti"].max_tries = 1
+    context["ti"].task = SimpleNamespace(retries=1)
+    return context
+
+
+def task_state_is(monkeypatch: Any, state: str | None) -> None:
+    """What Airflow's supervisor answers when asked for this task instance's state."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    def get_task_states(**query: Any) -> dict[str, Any]:
+        return {run_id: {query["task_ids"][0]: state} for run_id in query["run_ids"]}
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
+
+
+def test_retry_after_a_crash_deletes_the_deployment_it_created_when_it_times_out(emulator):
+    """Defect 5: try 1 creates it and its worker dies; try 2 found it 'unchanged', timed
+    out, and deleted nothing, so the GPU kept billing."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    emulator.admin.set_profile(SLOW_START)
+    store = DictStateStore()
+    with pytest.raises(TaskDeferred):
+        deploy(deferrable=True).execute(retry_context(store))  # the worker dies here
+    assert state_of(emulator) in COMING_UP
+    with pytest.raises(PredibaseJobTimeout):
+        deploy(timeout=0.3).execute(make_context(store=store))  # the last try
+    assert state_of(emulator) in (None, "deleting")
+
+
+def test_a_deployment_made_by_another_run_is_never_deleted_after_a_409(emulator):
+    """Defect 5: another run creates the same name between this try's read and its create;
+    the 409 was read back as this try's own, and delete_on_failure deleted it."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    emulator.admin.set_profile(SLOW_START)
+    with pytest.raises(TaskDeferred):
+        deploy(deferrable=True).execute(make_context(run_id="other_run"))
+    # This try reads the name before the other run's create is visible, then creates: 409.
+    emulator.admin.add_fault("status", method="GET", path="/v2/deployments/router", status=404)
+    with pytest.raises(PredibaseJobTimeout):
+        deploy(timeout=0.3).execute(make_context())
+    assert state_of(emulator) in COMING_UP
+
+
+def test_an_existing_failed_deployment_of_another_run_is_not_deleted(emulator, client):
+    """A deployment this task did not create is never deleted, even a failed one."""
+    emulator.admin.fail_next("deployments", error="no capacity")
+    with pytest.raises(PredibaseJobFailed):
+        deploy(delete_on_failure=False).execute(make_context(run_id="other_run"))
+    with pytest.raises(PredibaseInvalidParameter, match=r"router.*failed.*did not create"):
+        deploy().execute(make_context())
+    assert client.get_deployment("router").status == "failed"
+
+
+def test_kill_on_the_last_try_deletes_the_deployment_it_created(emulator):
+    """Defect 5: on_kill deleted nothing, and a teardown does not run after a failed setup."""
+    emulator.admin.set_profile(SLOW_START)
+    op = deploy()
+    worker, outcome = start_blocking(op, make_context(), emulator)
+    op.on_kill()  # mark failed, or execution_timeout, on the last try
+    worker.join(timeout=20)
+    assert state_of(emulator) in (None, "deleting")
+    assert "error" in outcome
+
+
+def test_kill_that_a_retry_follows_leaves_the_deployment_for_the_retry(emulator, monkeypatch):
+    emulator.admin.set_profile(SLOW_START)
+    task_state_is(monkeypatch, "running")  # a worker shutting down, not a user's mark
+    op = deploy(timeout=1.0)
+    worker, _ = start_blocking(op, retry_context(), emulator)
+    op.on_kill()
+    assert state_of(emulator) in COMING_UP
+    worker.join(timeout=20)  # (here the try runs on to its timeout; a real one is gone)
+
+
+def test_retry_after_a_crash_re_attaches_to_the_deployment_it_created(emulator, client):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    store = DictStateStore()
+    with pytest.raises(TaskDeferred):
+        deploy(deferrable=True).execute(retry_context(store))  # the worker dies here
+    created_at = client.get_deployment("router").created_at
+    assert deploy().execute(make_context(store=store))["action"] == "created"
+    assert client.get_deployment("router").created_at == created_at
+
+
+def test_kill_of_a_user_marked_failed_task_deletes_even_before_the_last_try(emulator, monkeypatch):
+    emulator.admin.set_profile(SLOW_START)
+    task_state_is(monkeypatch, "failed")
+    op = deploy()
+    worker, _ = start_blocking(op, retry_context(), emulator)
+    op.on_kill()
+    worker.join(timeout=20)
+    assert state_of(emulator) in (None, "deleting")
+
+
+@needs_trigger_on_kill
+@pytest.mark.parametrize(
+    ("task_state", "deleted"),
+    [("failed", True), ("success", True), ("up_for_retry", False), ("restarting", False)],
+)
+def test_killing_a_deferred_deploy_deletes_only_when_the_task_is_over(
+    emulator, monkeypatch, task_state, deleted: bool
+):
+    """Defect 5, deferred: mark failed while the trigger waits deleted nothing."""
+    emulator.admin.set_profile(SLOW_START)
+    task_state_is(monkeypatch, task_state)
+    trigger = deferred_trigger(deploy(deferrable=True), retry_context())
+    asyncio.run(trigger.on_kill())
+    assert (state_of(emulator) in (None, "deleting")) is deleted
+
+
+@needs_trigger_on_kill
+def test_killing_a_deferred_deploy_never_deletes_another_runs_deployment(emulator, monkeypatch):
+    """The deployment this run waited on was deleted and another run made the same name:
+    the kill must leave the other run's deployment alone."""
+    emulator.admin.set_profile(SLOW_START)
+    task_state_is(monkeypatch, "failed")
+    trigger = deferred_trigger(deploy(deferrable=True), make_context())
+    DeleteDeploymentOperator(task_id="rm", name="router", poll_interval=0.05).execute(
+        make_context()
+    )
+    deferred_trigger(deploy(deferrable=True), make_context(run_id="other_run"))
+    asyncio.run(trigger.on_kill())
+    assert state_of(emulator) in COMING_UP
+
+
+def test_the_deferral_backstop_deletes_the_deployment_it_created(emulator):
+    """Defect 5, deferred: the scheduler's backstop failed the task without deleting."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+    emulator.admin.set_profile(SLOW_START)
+    op, context = deploy(deferrable=True, timeout=0.3), make_context()
+    with pytest.raises(TaskDeferred):
+        op.execute(context)
+    error = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+    with pytest.raises(PredibaseJobTimeout):
+        deploy(deferrable=True).resume_execution(TRIGGER_FAIL_REPR, error, context)
+    assert state_of(emulator) in (None, "deleting")
+
+
+def test_deferred_timeout_deletes_the_deployment_a_crashed_try_created(emulator):
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    emulator.admin.set_profile(SLOW_START)
+    store = DictStateStore()
+    with pytest.raises(TaskDeferred):
+        deploy(deferrable=True).execute(retry_context(store))  # the worker dies here
+    with pytest.raises(PredibaseJobTimeout):
+        run_deferred(deploy(deferrable=True, timeout=0.5), make_context(store=store))
+    assert state_of(emulator) in (None, "deleting")
+
+
+def test_a_deployment_that_served_is_not_deleted_when_a_later_try_fails(emulator, client):
+    store = DictStateStore()
+    assert deploy().execute(make_context(store=store))["action"] == "created"
+    emulator.admin.set_profile({**QUICK_PROFILE, "deployment_updating": 3600.0})
+    with pytest.raises(PredibaseJobTimeout):
+        # A clear with another setting: the update is still rolling out at the timeout.
+        deploy(max_replicas=2, timeout=0.3).execute(make_context(store=store, clears=1))
+    assert state_of(emulator) == "updating"
+
+
+def test_delete_on_failure_false_keeps_it_whatever_ends_the_task(emulator):
+    emulator.admin.set_profile(SLOW_START)
+    op = deploy(delete_on_failure=False)
+    worker, _ = start_blocking(op, make_context(), emulator)
+    op.on_kill()
+    worker.join(timeout=20)
+    with pytest.raises(PredibaseJobTimeout):
+        deploy(delete_on_failure=False, timeout=0.3).execute(make_context())
+    assert state_of(emulator) in COMING_UP
+
+
+def test_ownership_marker_keeps_the_users_description_and_the_upsert_unchanged(emulator, client):
+    op = deploy(config={"description": "eval router"})
+    assert op.execute(make_context())["action"] == "created"
+    description = client.get_deployment("router").description
+    assert description.startswith("eval router [airflow-deployment:")
+    again = deploy(config={"description": "eval router"}).execute(make_context(run_id="other"))
+    assert again["action"] == "unchanged"
+    deploy(config={"description": "new"}).execute(make_context(run_id="other"))
+    # An update by another run keeps the creator's marker: it still owns it.
+    assert client.get_deployment("router").description == description.replace("eval router", "new")
+
+
+# -- defect 6: an unknown-outcome create ---------------------------------------------------
+
+
+@pytest.fixture
+def quick_looks(monkeypatch: Any) -> None:
+    from airflow_predibase.operators import deployments
+
+    monkeypatch.setattr(deployments, "LOST_CREATE_LOOKS", (0.0, 0.05, 0.1))
+
+
+def test_a_503_on_create_keeps_looking_then_creates_it(emulator, client, quick_looks):
+    """Defect 6: one transient 503 on the create read the name back once, and its 404
+    failed the task."""
+    emulator.admin.add_fault("status", method="POST", path="/v2/deployments", status=503)
+    assert deploy().execute(make_context())["action"] == "created"
+    assert client.get_deployment("router").status == "ready"
+
+
+def test_a_lost_create_response_is_found_and_owned(emulator, quick_looks):
+    emulator.admin.set_profile(SLOW_START)
+    emulator.admin.add_fault("drop_after", method="POST", path="/v2/deployments")
+    with pytest.raises(PredibaseJobTimeout):
+        deploy(timeout=0.5).execute(make_context())
+    assert state_of(emulator) in (None, "deleting")
+    assert len(emulator.admin.state()["deployments"]) <= 1
+
+
+# -- defect 11: names and clean parse-time errors ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, "team/router", "router ", ".."])
+def test_a_name_the_platform_cannot_address_fails_at_parse_time(name: Any):
+    with pytest.raises(PredibaseInvalidParameter, match=r"deploy: name\b"):
+        deploy(name=name)
+    with pytest.raises(PredibaseInvalidParameter, match=r"rm: name\b"):
+        DeleteDeploymentOperator(task_id="rm", name=name)
+
+
+def test_a_rendered_empty_name_fails_before_any_request(emulator: Any):
+    op = deploy(name="{{ params.name }}")
+    op.name = ""  # as Jinja renders a missing param
+    with pytest.raises(PredibaseInvalidParameter, match="name=''"):
+        op.execute(make_context())
+    rm = DeleteDeploymentOperator(task_id="rm", name="{{ params.name }}")
+    rm.name = ""
+    with pytest.raises(PredibaseInvalidParameter, match="name=''"):
+        rm.execute(make_context())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("min_replicas", -1, r"min_replicas=-1 is not valid: .*0"),
+        ("config", {"prefix_caching": "maybe"}, r"prefix_caching='maybe' is not valid"),
+        ("accelerator", "a10", r"accelerator='a10' is not valid: .*a10_24gb_100"),
+        ("base_model", "", r"base_model='' is not valid"),
+    ],
+)
+def test_parse_time_errors_name_the_field_without_pydantic_noise(field, value, expected):
+    with pytest.raises(PredibaseInvalidParameter, match=expected) as error:
+        deploy(**{field: value})
+    message = str(error.value)
+    assert "pydantic" not in message
+    assert "[type=" not in message
+    assert "validation error" not in message
+
+
+def start_blocking(op: DeployOperator, context: Any, emulator: Any) -> tuple[Any, dict]:
+    """Run `op` in blocking mode on a thread until its deployment exists."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            op.execute(context)
+        except BaseException as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while state_of(emulator) is None:
+        assert time.monotonic() < deadline, "the deployment was never created"
+        time.sleep(0.02)
+    time.sleep(0.1)  # into the wait
+    return worker, outcome
+
+
+def deferred_trigger(op: DeployOperator, context: Any) -> Any:
+    """The trigger `op` defers to, as the triggerer rebuilds it, with its task instance."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    classpath, kwargs = deferred.value.trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+    ti = context["ti"]
+    trigger.task_instance = SimpleNamespace(
+        dag_id=ti.dag_id, task_id="deploy", run_id=ti.run_id, map_index=-1
+    )
+    return trigger
