@@ -19,7 +19,7 @@ from airflow.providers.common.compat.sdk import AirflowException, conf
 from airflow_predibase.kinds import ResourceKind
 from airflow_predibase.links import XCOM_CONSOLE_URL, console_base, console_url
 from airflow_predibase.waiting.events import JobEvent
-from airflow_predibase.waiting.waiter import DEFAULT_MAX_UNKNOWN_STATUS
+from airflow_predibase.waiting.waiter import DEFAULT_MAX_UNKNOWN_STATUS, is_about
 
 if TYPE_CHECKING:
     from airflow_predibase.hooks.predibase import PredibaseHook
@@ -115,6 +115,11 @@ class PredibaseWaitMixin:
         if job_event.status != "success" or job_event.resource is not None:
             return job_event
         resource = kind.get(self.hook.get_client(), job_event.resource_id)
+        if not is_about(resource, job_event.resource_id):
+            raise AirflowException(
+                f"asked for {kind.label} {job_event.resource_id}, the answer is about another "
+                "one: not trusting it (the retry reads it again)"
+            )
         return job_event.model_copy(
             update={"resource": resource.model_dump(mode="json", by_alias=True)}
         )

@@ -51,6 +51,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from airflow.providers.common.compat.sdk import AirflowException
+
 from airflow_predibase.client.errors import (
     NotFoundError,
     OutcomeUnknownError,
@@ -73,7 +75,8 @@ INSTALLATION_VARIABLE = "predibase_installation_id"
 INSTALLATION_SETTLE_SECONDS = 1.0
 #: The installation ID used where no Airflow metadata database is reachable (an operator's
 #: `execute` called outside a task runner, as in unit tests).
-DETACHED_INSTALLATION = "detached"
+#: Outside a task runner: one ID per process, so two scripts never share a job.
+DETACHED_INSTALLATION = f"detached-{uuid.uuid4().hex[:12]}"
 
 #: Pauses between looks within the window: at once, then 1 s, 2 s, 3 s, ... up to 10 s
 #: (about 15 paged lists in the default 120 s window).
@@ -152,10 +155,19 @@ def installation_id(log: Any, *, sleep: Callable[[float], None] = time.sleep) ->
         INSTALLATION_VARIABLE,
         uuid.uuid4().hex,
         description="Identifies this Airflow installation in the Predibase jobs it starts "
-        "(airflow-provider-predibase). Changing it orphans running jobs.",
+        "(airflow-provider-predibase). Never copy it to another installation; changing it "
+        "orphans running jobs.",
     )
     sleep(INSTALLATION_SETTLE_SECONDS)
-    settled = str(Variable.get(INSTALLATION_VARIABLE)).strip()
+    settled = Variable.get(INSTALLATION_VARIABLE, default=None)
+    if not settled:
+        # Variable.set reports no error from the Execution API: a refused write shows here.
+        raise AirflowException(
+            f"could not create the Airflow Variable {INSTALLATION_VARIABLE!r}, which tells this "
+            "installation's Predibase jobs from another's: set it to any unique text (or set "
+            f"AIRFLOW_VAR_{INSTALLATION_VARIABLE.upper()}), the same on every worker"
+        )
+    settled = str(settled).strip()
     log.info("created this installation's %s: %s", INSTALLATION_VARIABLE, settled)
     return settled
 
@@ -305,10 +317,19 @@ def _remembered_job(
     if own is not None:
         return own, job
     if markers:
+        # The store belongs to this task instance in this installation, so a job it
+        # remembers is ours even when its key differs: the installation ID changed (a
+        # first-use race, or the Variable was deleted). Taking it is what the store is for.
         log.warning(
-            "remembered job %s carries another task's marker %s: ignoring it", job_id, markers[0]
+            "remembered job %s carries the marker %s, not this installation's key %s: the "
+            "installation ID (Variable %s) changed; treating the job as this task's",
+            job_id,
+            markers[0],
+            who.key,
+            INSTALLATION_VARIABLE,
         )
-        return None
+        first = markers[0]
+        return Marker(who.key, first.cycle, first.generation, first.request), job
     # No marker at all (a platform that drops descriptions): the store is this task
     # instance's own, so the job is ours, counted in the current clear cycle.
     return Marker(who.key, who.cycle, 1), job

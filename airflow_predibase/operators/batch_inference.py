@@ -159,8 +159,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
     with an error are counted as failed, logged, and kept in the results.
 
     Returns ``{"job_id", "output", "results_path", "rows", "succeeded", "failed"}``, where
-    ``output`` is ``results_path``, else the job's output location, else the URL of the
-    results file.
+    ``output`` is ``results_path``, else the job's output location, else ``None`` (never the
+    results file's URL: whoever holds it can read the results).
 
     :param base_model: the base model serving the job.
     :param dataset: name of a connected dataset of batch rows.

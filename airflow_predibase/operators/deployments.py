@@ -397,7 +397,11 @@ class DeployOperator(PredibaseBaseOperator):
             yield
         except BaseException as error:
             if not isinstance(error, TaskDeferred) and self._over_for_good(context, error):
-                self._clean_up(context, name, reason=type(error).__name__)
+                try:
+                    self._clean_up(context, name, reason=type(error).__name__)
+                except PredibaseError as cleanup_error:
+                    # The original error decides how the task ends (retried or not).
+                    self.log.warning("could not clean up deployment %s: %s", name, cleanup_error)
             raise
 
     def _over_for_good(self, context: Any, error: BaseException) -> bool:

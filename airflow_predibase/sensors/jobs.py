@@ -105,7 +105,9 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
             self._poke_waiter = self._waiter(None)
         waiter = self._poke_waiter
         try:
-            resource = self.kind.get(self.hook.get_client(), str(self.job_id))
+            resource = waiter.check_identity(
+                self.kind.get(self.hook.get_client(), str(self.job_id))
+            )
         except PredibaseError as error:
             if is_transient(error):
                 self.log.warning("poll failed, will retry at the next poke: %s", error)

@@ -283,6 +283,9 @@ class DeploymentTrigger(PredibasePollingTrigger):
             if self.owner_marker not in (deployment.description or ""):
                 self.log.info("deployment %s is not this task's: leaving it", self.resource_id)
                 return
+            if deployment.status.is_serving:
+                self.log.info("deployment %s serves now: leaving it", self.resource_id)
+                return
             await client.delete_deployment(self.resource_id)
             self.log.info("deleted deployment %s, which never served, on kill", self.resource_id)
         except NotFoundError:

@@ -96,6 +96,12 @@ def describe_progress(resource: Any) -> str:
     return text
 
 
+def is_about(resource: Any, resource_id: str) -> bool:
+    """Whether `resource` is the one called `resource_id` (a job ID, or a deployment or
+    dataset name): a server may answer about another one."""
+    return resource_id in (getattr(resource, "id", None), getattr(resource, "name", None))
+
+
 def is_transient(error: BaseException) -> bool:
     """Errors worth polling through: the server or network will likely recover.
 
@@ -208,7 +214,7 @@ class Waiter:
     def check_identity(self, resource: BaseModel) -> BaseModel:
         """`resource`, if it is the one waited on (by job ID, or deployment or dataset name);
         else ResponseValidationError, a transient poll error: never a success."""
-        if self.resource_id in (getattr(resource, "id", None), getattr(resource, "name", None)):
+        if is_about(resource, self.resource_id):
             return resource
         other = getattr(resource, "id", None) or getattr(resource, "name", None)
         raise ResponseValidationError(

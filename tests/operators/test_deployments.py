@@ -490,3 +490,13 @@ def deferred_trigger(op: DeployOperator, context: Any) -> Any:
         dag_id=ti.dag_id, task_id="deploy", run_id=ti.run_id, map_index=-1
     )
     return trigger
+
+
+def test_a_cleanup_that_fails_keeps_the_original_error(emulator: Any, client: Any):
+    """The platform failing the cleanup's read must not turn a final error (not retried)
+    into a retried one."""
+    op = deploy()
+    context = make_context()
+    emulator.admin.add_fault("status", method="GET", path="/v2/deployments/router", status=400)
+    with pytest.raises(PredibaseJobTimeout), op._cleanup_when_over(context, "router"):
+        raise PredibaseJobTimeout("timed out", resource_id="router", remote_status="pending")

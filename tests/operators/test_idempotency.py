@@ -198,6 +198,21 @@ def test_two_installations_running_the_same_dag_never_share_a_job(emulator, data
     assert isinstance(outcome.get("error"), PredibaseJobCancelled)
 
 
+@needs_task_state_store
+def test_a_changed_installation_id_still_finds_the_job_its_store_remembers(
+    emulator, datasets, installation, capsys
+):
+    """The installation ID changed between two tries (a first-use race, a deleted
+    Variable): the store is this task instance's own, so its job is still ours."""
+    emulator.admin.set_profile(STUCK_PROFILE)
+    store = DictStateStore()
+    defer(operator(deferrable=True), make_context(store=store))
+    installation("prod-after-a-race")
+    defer(operator(deferrable=True), make_context(store=store))
+    assert len(jobs(emulator)) == 1
+    assert "installation ID (Variable predibase_installation_id) changed" in capsys.readouterr().out
+
+
 # Defect 3: a create committed late was created twice.
 
 

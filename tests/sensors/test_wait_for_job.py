@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -135,3 +136,15 @@ def test_a_refused_token_names_the_connection(emulator: Any, job_id: str, monkey
     op = sensor(job_id, deferrable=False, timeout=30, predibase_conn_id="predibase_other")
     with pytest.raises(AirflowException, match=r"401.*connection 'predibase_other'"):
         op.execute(make_context())
+
+
+def test_an_answer_about_another_job_is_never_a_success(emulator: Any, client: Any, job_id: str):
+    """A misrouted answer (here about another, completed job) is a failed poke, not success."""
+    deadline = time.monotonic() + 10
+    while client.get_finetuning_job(job_id).status != "completed":
+        assert time.monotonic() < deadline, "job never completed"
+        time.sleep(0.05)
+    op = sensor(job_id, deferrable=False)
+    emulator.admin.foreign(f"/v2/finetuning/jobs/{job_id}")
+    assert op.poke(make_context()) is False
+    assert op.poke(make_context()) is True  # the next, true answer
