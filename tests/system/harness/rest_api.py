@@ -110,6 +110,9 @@ class AirflowRestClient:
         self, dag_id: str, run_id: str | None = None, conf: Mapping[str, Any] | None = None
     ) -> str:
         run_id = run_id or f"system__{dag_id}__{uuid.uuid4().hex[:8]}"
+        # A DAG may start paused (the examples do: is_paused_upon_creation=True), and a run
+        # of a paused DAG is never scheduled: unpause it first, as a user would.
+        self.rest("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
         body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})}
         try:
             self.rest("POST", f"/dags/{dag_id}/dagRuns", json=body)
