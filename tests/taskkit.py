@@ -117,9 +117,10 @@ def make_context(
     }
 
 
-def run_deferred(operator: Any, context: dict[str, Any]) -> Any:
+def run_deferred(operator: Any, context: dict[str, Any], *, resume_on: Any = None) -> Any:
     """Execute until it defers, run the (serialization round-tripped) trigger to its first
-    event, and resume the operator with it, as the triggerer and a worker would."""
+    event, and resume the operator with it, as the triggerer and a worker would. A worker
+    resumes a fresh operator object (from the parsed DAG): pass one as `resume_on`."""
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     try:
@@ -130,7 +131,8 @@ def run_deferred(operator: Any, context: dict[str, Any]) -> Any:
         trigger = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
         event = asyncio.run(_first_event(trigger))
         # As the task runner resumes it (sensors turn failures into skips there).
-        return operator.resume_execution(deferred.method_name, {"event": event.payload}, context)
+        resumed = operator if resume_on is None else resume_on
+        return resumed.resume_execution(deferred.method_name, {"event": event.payload}, context)
     pytest.fail(f"{operator.task_id} did not defer")
 
 

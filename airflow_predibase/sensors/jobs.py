@@ -158,4 +158,6 @@ class WaitForJobSensor(PredibaseWaitMixin, BaseSensorOperator):
             raise
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **_: Any) -> Any:
+        # A resumed task is a fresh operator: keep the URL for its extra link (already in XCom).
+        self._publish(context, self.kind, str(self.job_id), push=False)
         return self._check(self._job_event(self.kind, event))

@@ -73,13 +73,13 @@ def test_blocking_run_trains_an_adapter_and_publishes_the_job(emulator: Any, dat
 
 def test_deferred_run_round_trips_the_trigger_and_returns_the_adapter(emulator: Any, dataset):
     context = make_context()
-    op = operator(deferrable=True)
-    result = run_deferred(op, context)
+    fresh = operator(deferrable=True)  # the worker resumes a fresh operator object
+    result = run_deferred(operator(deferrable=True), context, resume_on=fresh)
     assert result == "router/1"
     [job] = jobs(emulator)
     # Pushed once per try: the resumed task still has it.
     assert context["ti"].pushed.count("predibase_console_url") == 1
-    link = PredibaseConsoleLink().get_link(op, ti_key=None)
+    link = PredibaseConsoleLink().get_link(fresh, ti_key=None)
     assert link.endswith(f"/finetuning/jobs/{job['id']}")
 
 

@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 
 from airflow_predibase.client.models import FinetuningJobRequest, RepoRequest
 from airflow_predibase.exceptions import PredibaseWatchedJobFailed
+from airflow_predibase.links import PredibaseConsoleLink
 from airflow_predibase.sensors import WaitForJobSensor
 from tests.taskkit import STUCK_PROFILE, make_context, run_deferred, upload
 
@@ -40,6 +41,14 @@ def test_poke_mode_returns_the_finished_job(emulator: Any, job_id: str):
 def test_deferrable_mode_returns_the_finished_job(emulator: Any, job_id: str):
     job = run_deferred(sensor(job_id, deferrable=True, timeout=30), make_context())
     assert job["status"] == "completed"
+
+
+def test_a_resumed_sensor_still_has_its_console_link(emulator: Any, job_id: str):
+    """The worker resumes a fresh operator object; the link is read from it at the end."""
+    fresh = sensor(job_id, deferrable=True, timeout=30)
+    run_deferred(sensor(job_id, deferrable=True, timeout=30), make_context(), resume_on=fresh)
+    link = PredibaseConsoleLink().get_link(fresh, ti_key=None)
+    assert link.endswith(f"/console/finetuning/jobs/{job_id}")
 
 
 def test_failed_job_fails_with_the_servers_reason(emulator: Any, client: Any):
