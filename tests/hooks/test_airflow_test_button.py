@@ -23,6 +23,14 @@ from tests.system.harness import AirflowStack, StackSettings
 from tests.system.harness.processes import bin_path
 from tests.taskkit import AIRFLOW_V_3_3_PLUS
 
+#: The Test button, the REST route behind it and its port check are Airflow 3.3's (the UI
+#: this provider was tried in); `make test-compat` runs the unit suites on 3.1 and 3.2.
+pytestmark = pytest.mark.skipif(
+    not AIRFLOW_V_3_3_PLUS,
+    reason="the UI's Test button is checked on Airflow 3.3 (docs/connection.md); "
+    "older lines start the api-server differently",
+)
+
 
 def list_test_body(row: dict[str, Any]) -> dict[str, Any]:
     """What the list's Test button sends for one row of `GET /api/v2/connections`."""
