@@ -150,3 +150,25 @@ def upload(client: Any, name: str, rows: list[dict[str, Any]]) -> None:
     while client.get_dataset(name).status != "connected":
         assert time.monotonic() < deadline, "dataset never connected"
         time.sleep(0.05)
+
+
+def finetune_operator(**overrides: Any) -> Any:
+    """A blocking FinetuneOperator on the `tickets` dataset and the `router` repo."""
+    from airflow_predibase.operators.finetuning import FinetuneOperator
+
+    params: dict[str, Any] = {
+        "task_id": "finetune",
+        "base_model": "qwen3-8b",
+        "dataset": "tickets",
+        "repo": "router",
+        "poll_interval": 0.1,
+        "deferrable": False,
+    }
+    params.update(overrides)
+    return FinetuneOperator(**params)
+
+
+def finetuning_jobs(emulator: Any) -> list[dict[str, Any]]:
+    """Every fine-tuning job the emulator holds, oldest first."""
+    found: list[dict[str, Any]] = emulator.admin.state()["finetuning_jobs"]
+    return found

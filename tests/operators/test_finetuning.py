@@ -25,30 +25,14 @@ from tests.taskkit import (
     run_deferred,
     upload,
 )
+from tests.taskkit import finetune_operator as operator
+from tests.taskkit import finetuning_jobs as jobs
 
 ROWS = [
     {"prompt": "ticket: refund my duplicate payment", "completion": "billing"},
     {"prompt": "ticket: my parcel never arrived", "completion": "shipping"},
     {"prompt": "ticket: the app crashes on start", "completion": "technical"},
 ]
-
-
-def operator(**overrides: Any) -> FinetuneOperator:
-    params: dict[str, Any] = {
-        "task_id": "finetune",
-        "base_model": "qwen3-8b",
-        "dataset": "tickets",
-        "repo": "router",
-        "poll_interval": 0.1,
-        "deferrable": False,
-    }
-    params.update(overrides)
-    return FinetuneOperator(**params)
-
-
-def jobs(emulator: Any) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = emulator.admin.state()["finetuning_jobs"]
-    return jobs
 
 
 @pytest.fixture

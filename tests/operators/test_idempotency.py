@@ -31,6 +31,8 @@ from tests.taskkit import (
     needs_task_state_store,
     upload,
 )
+from tests.taskkit import finetune_operator as operator
+from tests.taskkit import finetuning_jobs as jobs
 
 # -- building blocks ----------------------------------------------------------------------
 
@@ -76,24 +78,6 @@ ROWS = [
     {"prompt": "ticket: refund my duplicate payment", "completion": "billing"},
     {"prompt": "ticket: my parcel never arrived", "completion": "shipping"},
 ]
-
-
-def operator(**overrides: Any) -> FinetuneOperator:
-    params: dict[str, Any] = {
-        "task_id": "finetune",
-        "base_model": "qwen3-8b",
-        "dataset": "tickets",
-        "repo": "router",
-        "poll_interval": 0.1,
-        "deferrable": False,
-    }
-    params.update(overrides)
-    return FinetuneOperator(**params)
-
-
-def jobs(emulator: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = emulator.admin.state()["finetuning_jobs"]
-    return found
 
 
 def defer(op: FinetuneOperator, ctx: dict[str, Any]) -> None:
