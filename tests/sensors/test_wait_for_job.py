@@ -76,8 +76,16 @@ def test_soft_fail_turns_a_timeout_into_a_skip(emulator: Any, job_id: str):
         sensor(job_id, deferrable=False, timeout=0.3, soft_fail=True).execute(make_context())
 
 
-def test_sensor_never_cancels_the_job(emulator: Any, client: Any, job_id: str):
+def test_sensor_never_cancels_the_job(emulator: Any, client: Any):
+    # The job is made under the stuck profile: one made before it could finish in time.
     emulator.admin.set_profile(STUCK_PROFILE)
+    upload(client, "rows", [{"prompt": "a", "completion": "b"}])
+    client.create_repo(RepoRequest(name="r"))
+    job_id = str(
+        client.create_finetuning_job(
+            FinetuningJobRequest(base_model="qwen3-8b", dataset="rows", repo="r")
+        ).id
+    )
     with pytest.raises(AirflowSensorTimeout):
         run_deferred(sensor(job_id, deferrable=True, timeout=0.3), make_context())
     assert client.get_finetuning_job(job_id).status == "training"
