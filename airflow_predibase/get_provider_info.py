@@ -70,6 +70,17 @@ def _connection_type() -> dict[str, Any]:
                 f"timeouts, 429, 502-504). Default {DEFAULT_MAX_RETRIES} "
                 f"({DEFAULT_MAX_RETRIES + 1} attempts).",
             },
+            "dialect": {
+                "label": "API dialect",
+                "schema": {
+                    "type": ["string", "null"],
+                    "default": "auto",
+                    "enum": ["auto", "spec", "platform", None],
+                },
+                "description": "auto (default): ask the server once which API it speaks; "
+                "spec: the seed OpenAPI spec's paths and bodies; platform: production "
+                "Predibase's, as the official SDK sends them.",
+            },
         },
     }
 

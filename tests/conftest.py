@@ -26,7 +26,16 @@ def emulator(predibase_emulator: Any) -> Any:
 
 
 @pytest.fixture
+def emulator_dialect(emulator: Any) -> str:
+    """What the session emulator speaks: `spec`, `platform` or `default` (both), from
+    $PREDIBASE_EMULATOR_DIALECT (the plugin starts it so). The connection keeps the default
+    `dialect=auto`, so the client detects it: `spec` for `spec`, `platform` otherwise."""
+    return str(emulator.config.dialect)
+
+
+@pytest.fixture
 def client(emulator: Any) -> Any:
+    """A client from the default connection, as a task gets it (dialect detected)."""
     from airflow_predibase.hooks.predibase import PredibaseHook
 
     return PredibaseHook().get_client()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -25,6 +25,8 @@ from airflow_predibase.client._base import (
     default_timeout,
     transport_error,
 )
+from airflow_predibase.client._dialect import DialectAware, DialectChoice, detect
+from airflow_predibase.client._exchange import AskDialect, Op, StreamOp
 from airflow_predibase.client._retry import RetryPolicy
 from airflow_predibase.client.models import (
     AdapterVersion,
@@ -59,7 +61,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound=BaseModel)
 
 
-class AsyncPredibaseClient(ClientCore):
+class AsyncPredibaseClient(DialectAware, ClientCore):
     """Typed, retrying Predibase client for asyncio (triggers).
 
     Arguments as for `PredibaseClient`, plus `limiter`: a semaphore bounding this client's
@@ -78,8 +80,10 @@ class AsyncPredibaseClient(ClientCore):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
         limiter: asyncio.Semaphore | None = None,
+        on_dialect: Callable[[DialectChoice], None] | None = None,
     ) -> None:
         super().__init__(settings, retry, clock)
+        self._on_dialect = on_dialect
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             timeout=default_timeout(settings), limits=self.POOL_LIMITS
@@ -91,15 +95,28 @@ class AsyncPredibaseClient(ClientCore):
 
     # -- sending: the only part that differs from the sync client ---------------------------
 
-    async def _run(self, op: ops.Op[T]) -> T:
+    async def _run(self, op: Op[T]) -> T:
         try:
-            call = next(op)
+            step = next(op)
             while True:
-                call = op.send(await self._send(call))
+                step = op.send(await self._answer(step))
         except StopIteration as done:
             return cast(T, done.value)
 
+    async def _answer(self, step: ApiRequest | AskDialect) -> httpx.Response | DialectChoice:
+        if isinstance(step, AskDialect):
+            return await self.resolve_dialect()
+        return await self._send(step)
+
+    async def resolve_dialect(self) -> DialectChoice:
+        """The dialect this client speaks; under `auto`, probes the server once per process."""
+        return self.dialect or self._detected(await self._run(detect()))
+
     async def _send(self, call: ApiRequest) -> httpx.Response:
+        if self._wants_tenant(call):  # production's user record names the tenant
+            self._tenant_asked = True
+            auto = self.settings.dialect == "auto"
+            self._take_tenant(await (self.resolve_dialect() if auto else self._run(detect())))
         request = build_request(self.settings, call)
         retrying = tenacity.AsyncRetrying(sleep=self._sleep, **self._retry_kwargs(call))
         try:
@@ -116,7 +133,7 @@ class AsyncPredibaseClient(ClientCore):
                 await response.aread()  # the error body is needed; releases the connection
         return response
 
-    async def _stream(self, op: ops.StreamOp[E]) -> AsyncIterator[E]:
+    async def _stream(self, op: StreamOp[E]) -> AsyncIterator[E]:
         response = await self._send(op.request)
         events = op.events()
         try:
@@ -166,9 +183,13 @@ class AsyncPredibaseClient(ClientCore):
         return await self._run(ops.begin_dataset_upload(file_name, mime_type))
 
     async def put_upload_bytes(
-        self, presigned_url: str, content: bytes, mime_type: str | None = None
+        self,
+        presigned_url: str,
+        content: bytes,
+        mime_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        return await self._run(ops.put_upload_bytes(presigned_url, content, mime_type))
+        return await self._run(ops.put_upload_bytes(presigned_url, content, mime_type, headers))
 
     async def complete_dataset_upload(
         self, name: str, upload_token: str, description: str | None = None

@@ -42,7 +42,7 @@ from airflow_predibase.dataset_files import DatasetFileError, json_lines
 M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = f"airflow-provider-predibase/{__version__}"
-Plane = Literal["control", "serving", "external"]
+Plane = Literal["control", "gateway", "serving", "external"]
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 # Error bodies can be whole HTML pages from a gateway; keep messages readable.
 _MAX_MESSAGE = 500
@@ -57,9 +57,10 @@ def seg(value: str | int) -> str:
 class ApiRequest:
     """One HTTP exchange, independent of settings and of sync/async.
 
-    `path` is below the control base (`plane="control"`), below the deployment's serving
-    base (`"serving"`, which needs `deployment`), or a full URL sent without the token
-    (`"external"`: presigned upload and result URLs).
+    `path` is below the control base (`plane="control"`), below the gateway root, the
+    control base without `/v2` (`"gateway"`: production's `/v1` routes), below the
+    deployment's serving base (`"serving"`, which needs `deployment`), or a full URL sent
+    without the token (`"external"`: presigned upload and result URLs).
     """
 
     method: str
@@ -113,6 +114,8 @@ def url_for(settings: ClientSettings, call: ApiRequest) -> str:
             raise ValueError("a serving request needs a deployment name")
         # The `/` route is the base itself, with no trailing slash, as lorax-client sends it.
         return settings.deployment_url(seg(call.deployment)) + call.path.rstrip("/")
+    if call.plane == "gateway":
+        return settings.gateway_url + call.path
     return settings.base_url + call.path
 
 

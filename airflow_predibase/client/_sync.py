@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import TypeVar, cast
 
@@ -20,6 +20,8 @@ from airflow_predibase.client._base import (
     default_timeout,
     transport_error,
 )
+from airflow_predibase.client._dialect import DialectAware, DialectChoice, detect
+from airflow_predibase.client._exchange import AskDialect, Op, StreamOp
 from airflow_predibase.client._retry import RetryPolicy
 from airflow_predibase.client.models import (
     AdapterVersion,
@@ -54,7 +56,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound=BaseModel)
 
 
-class PredibaseClient(ClientCore):
+class PredibaseClient(DialectAware, ClientCore):
     """Typed, retrying Predibase client (blocking).
 
     Args:
@@ -65,6 +67,9 @@ class PredibaseClient(ClientCore):
         retry: the retry policy; default `RetryPolicy(max_attempts=settings.max_retries + 1)`.
         sleep: how to wait between attempts (default `time.sleep`).
         clock: monotonic seconds, for the total-time bound (default `time.monotonic`).
+        on_dialect: called once with the `DialectChoice` when this client first knows which
+            dialect it speaks (the hook logs it). `settings.dialect` forces one; under
+            `auto` the first operation that needs it probes the server (once per process).
     """
 
     def __init__(
@@ -75,8 +80,10 @@ class PredibaseClient(ClientCore):
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
+        on_dialect: Callable[[DialectChoice], None] | None = None,
     ) -> None:
         super().__init__(settings, retry, clock)
+        self._on_dialect = on_dialect
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
             timeout=default_timeout(settings), limits=self.POOL_LIMITS
@@ -85,15 +92,26 @@ class PredibaseClient(ClientCore):
 
     # -- sending: the only part that differs from the async client -------------------------
 
-    def _run(self, op: ops.Op[T]) -> T:
+    def _run(self, op: Op[T]) -> T:
         try:
-            call = next(op)
+            step = next(op)
             while True:
-                call = op.send(self._send(call))
+                step = op.send(self._answer(step))
         except StopIteration as done:
             return cast(T, done.value)
 
+    def _answer(self, step: ApiRequest | AskDialect) -> httpx.Response | DialectChoice:
+        return self.resolve_dialect() if isinstance(step, AskDialect) else self._send(step)
+
+    def resolve_dialect(self) -> DialectChoice:
+        """The dialect this client speaks; under `auto`, probes the server once per process."""
+        return self.dialect or self._detected(self._run(detect()))
+
     def _send(self, call: ApiRequest) -> httpx.Response:
+        if self._wants_tenant(call):  # production's user record names the tenant
+            self._tenant_asked = True
+            auto = self.settings.dialect == "auto"
+            self._take_tenant(self.resolve_dialect() if auto else self._run(detect()))
         request = build_request(self.settings, call)
         retrying = tenacity.Retrying(sleep=self._sleep, **self._retry_kwargs(call))
         try:
@@ -108,7 +126,7 @@ class PredibaseClient(ClientCore):
             response.read()  # the error body is needed, and it releases the connection
         return response
 
-    def _stream(self, op: ops.StreamOp[E]) -> Iterator[E]:
+    def _stream(self, op: StreamOp[E]) -> Iterator[E]:
         response = self._send(op.request)
         events = op.events()
         try:
@@ -159,10 +177,15 @@ class PredibaseClient(ClientCore):
         return self._run(ops.begin_dataset_upload(file_name, mime_type))
 
     def put_upload_bytes(
-        self, presigned_url: str, content: bytes, mime_type: str | None = None
+        self,
+        presigned_url: str,
+        content: bytes,
+        mime_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Upload step 2: a plain PUT of the bytes, without the token."""
-        return self._run(ops.put_upload_bytes(presigned_url, content, mime_type))
+        """Upload step 2: a plain PUT of the bytes, without the token, with the step 1
+        reply's `required_headers` as `headers`."""
+        return self._run(ops.put_upload_bytes(presigned_url, content, mime_type, headers))
 
     def complete_dataset_upload(
         self, name: str, upload_token: str, description: str | None = None

@@ -10,6 +10,9 @@ DEFAULT_BASE_URL = "https://api.app.predibase.com/v2"
 DEFAULT_SERVING_URL = "https://serving.app.predibase.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 4
+#: `auto`: probe the server once (cached per base URL and token in the process); `spec`: the
+#: seed spec's paths and bodies; `platform`: production's, as the official SDK sends them.
+DIALECTS: tuple[str, ...] = ("auto", "spec", "platform")
 
 
 def _is_loopback(host: str) -> bool:
@@ -44,6 +47,7 @@ class ClientSettings:
     tenant_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    dialect: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -54,6 +58,13 @@ class ClientSettings:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {self.dialect!r}")
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway root production's `/v1` routes hang off: `base_url` minus `/v2`."""
+        return self.base_url.removesuffix("/v2")
 
     def deployment_url(self, deployment: str) -> str:
         """Serving base of one deployment: `{serving}/{tenant}/deployments/v2/llms/{name}`."""

@@ -10,6 +10,7 @@ Connection fields (docs/connection.md has examples of every form):
 | extra `serving_url`    | serving base (default https://serving.app.predibase.com)          |
 | extra `timeout`        | seconds per request (default 30)                                 |
 | extra `max_retries`    | retries after the first attempt (default 4)                      |
+| extra `dialect`        | `auto` (default: probe once), `spec` or `platform`               |
 | extra `base_url`       | legacy: the control URL, read only when host is empty            |
 
 Extras may also carry the UI's `extra__predibase__` prefix. The client is imported inside
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         PredibaseClient,
         RetryPolicy,
     )
+    from airflow_predibase.client._dialect import DialectChoice
 
 _PREFIX = "extra__predibase__"
 
@@ -125,6 +127,7 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         DEFAULT_MAX_RETRIES,
         DEFAULT_SERVING_URL,
         DEFAULT_TIMEOUT,
+        DIALECTS,
         ClientSettings,
     )
 
@@ -143,6 +146,12 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         raise ConnectionSettingsError(
             conn.conn_id, f"has a bad timeout or max_retries ({exc})"
         ) from None
+    dialect = str(extras.get("dialect", "auto")).strip().lower()
+    if dialect not in DIALECTS:
+        raise ConnectionSettingsError(
+            conn.conn_id,
+            f"has a bad extra dialect {extras['dialect']!r}: use one of {', '.join(DIALECTS)}",
+        )
     return ClientSettings(
         token=token,
         base_url=control_url(conn, extras),
@@ -150,6 +159,7 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         tenant_id=extras.get("tenant_id"),
         timeout=timeout,
         max_retries=max_retries,
+        dialect=dialect,
     )
 
 
@@ -185,6 +195,7 @@ class PredibaseHook(BaseHook):
         self._async_http_client = async_http_client
         self._settings: ClientSettings | None = None
         self._client: PredibaseClient | None = None
+        self._dialect_logged = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(predibase_conn_id={self.predibase_conn_id!r})"
@@ -222,8 +233,17 @@ class PredibaseHook(BaseHook):
         if self._client is None:
             from airflow_predibase.client import PredibaseClient
 
-            self._client = PredibaseClient(self.get_settings(), http_client=self._http_client)
+            self._client = PredibaseClient(
+                self.get_settings(), http_client=self._http_client, on_dialect=self._log_dialect
+            )
+            _ = self._client.dialect  # logs now if known (set, or detected earlier); else on use
         return self._client
+
+    def _log_dialect(self, choice: DialectChoice) -> None:
+        """Once per hook (a task's): which API dialect its clients speak, and why."""
+        if not self._dialect_logged:
+            self._dialect_logged = True
+            self.log.info("Predibase API dialect: %s", choice)
 
     def get_conn(self) -> PredibaseClient:
         return self.get_client()
@@ -248,9 +268,15 @@ class PredibaseHook(BaseHook):
             http_client, limiter = self._async_http_client, None
         else:
             http_client, limiter = shared_async_http()
-        return AsyncPredibaseClient(
-            self._settings, http_client=http_client, retry=retry, limiter=limiter
+        client = AsyncPredibaseClient(
+            self._settings,
+            http_client=http_client,
+            retry=retry,
+            limiter=limiter,
+            on_dialect=self._log_dialect,
         )
+        _ = client.dialect  # logs now if known (set, or detected earlier); else on use
+        return client
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call (GET /models), without retries. Never raises."""

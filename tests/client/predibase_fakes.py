@@ -22,7 +22,7 @@ from airflow_predibase.client import (
 )
 
 TOKEN = "pb_TOKEN_never_leak_5c1e9d"
-SETTINGS = ClientSettings(token=TOKEN, tenant_id="tenant1")
+SETTINGS = ClientSettings(token=TOKEN, tenant_id="tenant1", dialect="spec")
 # No jitter, so waits are exact and sync/async runs are comparable.
 EXACT = RetryPolicy(max_attempts=4, initial_backoff=1.0, max_backoff=8.0, jitter=0.0)
 
@@ -181,11 +181,16 @@ def example(schema: dict[str, Any], spec: dict[str, Any], *, full: bool = True) 
     kind = schema.get("type", "object")
     if kind == "object":
         required = set(schema.get("required", []))
-        return {
+        found = {
             name: example(prop, spec, full=full)
             for name, prop in schema.get("properties", {}).items()
             if full or name in required
         }
+        extra = schema.get("additionalProperties")
+        if not found and schema.get("minProperties") and extra is not False:
+            # A map (e.g. GRPO secrets, reward functions by name) that must not be empty.
+            found = {"key": example(extra if isinstance(extra, dict) else {}, spec, full=full)}
+        return found
     if kind == "array":
         return [example(schema.get("items", {}), spec, full=full)]
     if kind == "string":

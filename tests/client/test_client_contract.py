@@ -198,7 +198,7 @@ CASES: dict[str, tuple[Callable[[Any], Any], type | None]] = {
     "health": (lambda c: c.health("dep"), bool),
     "info": (lambda c: c.info("dep"), ServingInfo),
 }
-NOT_OPERATIONS = {"close", "deployment_url"}
+NOT_OPERATIONS = {"close", "deployment_url", "resolve_dialect", "dialect"}
 
 
 class SpecServer:

@@ -71,7 +71,7 @@ def test_requests_go_to_the_emulator_over_loopback_http() -> None:
 
 
 def test_serving_calls_need_a_tenant() -> None:
-    client = sync_client(Script(), settings=ClientSettings(token="pb_x"))
+    client = sync_client(Script(), settings=ClientSettings(token="pb_x", dialect="spec"))
     with pytest.raises(ValueError, match="tenant_id"):
         client.health("d")
 

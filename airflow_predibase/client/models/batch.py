@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from airflow_predibase.client.models._base import RequestModel, WireModel
+from airflow_predibase.client.models._wire_shapes import WireShape
+from airflow_predibase.client.models.configs import Backend, Quantization, SecretText
 from airflow_predibase.client.models.status import BatchInferenceJobStatus
 
 
 class BatchInferenceJobRequest(RequestModel):
-    """Body of `POST /batch-inference/jobs`."""
+    """Body of `POST /batch-inference/jobs`.
+
+    `SERVER_CONFIG_FIELDS` (the SDK's beta `BatchInferenceServerConfig`, snake_case) sit
+    flat here; on the production wire they form `serverConfig`.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    #: The fields of the job's server configuration.
+    SERVER_CONFIG_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"base_model", "custom_args", "hf_token", "lorax_image_tag", "quantization", "backend"}
+    )
 
     base_model: str = Field(description="Base model; adapters are chosen per row.")
     dataset: str = Field(description="Connected dataset of BatchInputRow rows.")
     output: str | None = Field(default=None, description="Where the platform writes results.")
+    custom_args: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, description="Extra LoRAX launcher arguments."
+    )
+    hf_token: SecretText | None = Field(
+        default=None, description="Hugging Face token for gated or private base models."
+    )
+    lorax_image_tag: str | None = Field(default=None, min_length=1, description="LoRAX image tag.")
+    quantization: Quantization | None = Field(default=None, description="none, fp8, nf4.")
+    backend: Backend | None = Field(default=None, description="Serving backend: v1, v2, v3.")
     description: str | None = Field(
         default=None, description="Free text. The provider puts its idempotency marker here."
     )
 
 
 class BatchInferenceJob(WireModel):
-    """A batch inference job as the platform reports it."""
+    """A batch inference job as the platform reports it (seed shape, or production's: `uuid`,
+    `resultPath`, the request echoed in `originalRequest` with its `serverConfig`)."""
 
-    id: str = Field(description="Job ID.")
+    wire_shape: ClassVar[WireShape] = WireShape(
+        paths={"base_model": ("server_config", "base_model")},
+        flatten=("original_request",),
+    )
+
+    id: str = Field(description="Job ID (production's `uuid`).")
     status: BatchInferenceJobStatus = Field(
         default=BatchInferenceJobStatus.QUEUED, description="See BatchInferenceJobStatus."
     )
@@ -39,6 +67,9 @@ class BatchInferenceJob(WireModel):
     total_rows: int | None = Field(default=None, description="Input rows.")
     completed_rows: int | None = Field(default=None, description="Rows answered.")
     failed_rows: int | None = Field(default=None, description="Rows that got an error.")
+    result_path: str | None = Field(
+        default=None, description="Where production wrote the results (`resultPath`)."
+    )
 
 
 class BatchInferenceResults(WireModel):

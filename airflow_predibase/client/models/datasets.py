@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from airflow_predibase.client.models._base import RequestModel, WireModel
+from airflow_predibase.client.models._wire_shapes import WireShape
 from airflow_predibase.client.models.status import DatasetStatus
 
 
@@ -17,7 +20,15 @@ class DatasetRequest(RequestModel):
 
 
 class Dataset(WireModel):
-    """A dataset as the platform reports it."""
+    """A dataset as the platform reports it (seed shape, or production's: `uuid`,
+    `lastError`, `connection: {type, name}`)."""
+
+    wire_shape: ClassVar[WireShape] = WireShape(
+        paths={
+            "connection_type": ("connection", "type"),
+            "connection_name": ("connection", "name"),
+        },
+    )
 
     name: str = Field(description="Dataset name.")
     id: str | None = Field(default=None, description="Server-side identifier.")
@@ -34,6 +45,10 @@ class Dataset(WireModel):
     columns: list[str] | None = Field(default=None, description="Column names, once connected.")
     size_bytes: int | None = Field(default=None, description="Size of the stored file.")
     created_at: str | None = Field(default=None, description="Creation time, ISO 8601.")
+    connection_type: str | None = Field(default=None, description="e.g. `file`, `s3`.")
+    connection_name: str | None = Field(
+        default=None, description="Connection holding it; uploads go to `file_uploads`."
+    )
 
 
 class DatasetUploadRequest(RequestModel):
@@ -48,6 +63,11 @@ class DatasetUploadTarget(WireModel):
 
     presigned_url: str = Field(alias="presignedUrl", description="Plain PUT target for the bytes.")
     upload_token: str = Field(alias="uploadToken", description="Names the upload in step 3.")
+    required_headers: dict[str, str] = Field(
+        default_factory=dict,
+        alias="requiredHeaders",
+        description="Headers the PUT of step 2 must send (production's storage needs them).",
+    )
 
 
 class DatasetUploadComplete(RequestModel):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from airflow_predibase.client.models._base import RequestModel, WireModel
+from airflow_predibase.client.models._wire_shapes import WireShape
 from airflow_predibase.client.models.status import AdapterVersionStatus
 
 
@@ -16,7 +19,19 @@ class RepoRequest(RequestModel):
 
 
 class AdapterVersion(WireModel):
-    """One trained adapter, addressed as `<repo>/<version>`."""
+    """One trained adapter, addressed as `<repo>/<version>` (seed shape, or production's:
+    `tag`, `baseModel`, `adapterPath`, `finetuningJob: {uuid, error}`)."""
+
+    wire_shape: ClassVar[WireShape] = WireShape(
+        renames={"tag": "version", "repo_name": "repo"},
+        paths={
+            "finetuning_job": ("finetuning_job", "uuid"),
+            "error": ("finetuning_job", "error"),
+            "repo": ("repo", "name"),
+        },
+        # Production's version follows its job's status: a completed job's version is ready.
+        values={"status": {"completed": "ready", "stopped": "canceled"}},
+    )
 
     repo: str | None = Field(default=None, description="Repository the version belongs to.")
     version: int = Field(description="Version number, 1, 2, 3... per repository.")
@@ -31,6 +46,8 @@ class AdapterVersion(WireModel):
         default=None, alias="finetuningJob", description="ID of the job that trained it."
     )
     created_at: str | None = Field(default=None, description="Creation time, ISO 8601.")
+    adapter_path: str | None = Field(default=None, description="Where the weights are stored.")
+    error: str | None = Field(default=None, description="Why training failed, if it did.")
 
     @property
     def adapter_id(self) -> str:
@@ -39,9 +56,12 @@ class AdapterVersion(WireModel):
 
 
 class Repo(WireModel):
-    """An adapter repository."""
+    """An adapter repository (seed shape, or production's with `uuid`)."""
+
+    wire_shape: ClassVar[WireShape] = WireShape()
 
     name: str = Field(description="Repository name.")
+    id: str | None = Field(default=None, description="Server-side identifier (`uuid`).")
     description: str | None = Field(default=None, description="Free text.")
     created_at: str | None = Field(default=None, description="Creation time, ISO 8601.")
     versions: list[AdapterVersion] = Field(default_factory=list, description="Its versions.")
