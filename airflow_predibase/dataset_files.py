@@ -59,6 +59,7 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
     "sft": ("prompt", "completion"),
     "continued_pretraining": ("text",),
     "grpo": ("prompt",),
+    "classification": ("text", "label"),
 }
 #: Columns of a batch inference input (OpenAI batch format), checked for task ``batch``.
 BATCH_COLUMNS = ("custom_id", "body")

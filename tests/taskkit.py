@@ -117,16 +117,26 @@ def make_context(
     }
 
 
-def run_deferred(operator: Any, context: dict[str, Any], *, resume_on: Any = None) -> Any:
+def run_deferred(
+    operator: Any,
+    context: dict[str, Any],
+    *,
+    resume_on: Any = None,
+    triggers: list[str] | None = None,
+) -> Any:
     """Execute until it defers, run the (serialization round-tripped) trigger to its first
     event, and resume the operator with it, as the triggerer and a worker would. A worker
-    resumes a fresh operator object (from the parsed DAG): pass one as `resume_on`."""
+    resumes a fresh operator object (from the parsed DAG): pass one as `resume_on`.
+    `triggers` receives the trigger row as Airflow stores it (its JSON kwargs) and its repr,
+    which the triggerer logs."""
     from airflow.providers.common.compat.sdk import TaskDeferred
 
     try:
         operator.execute(context)
     except TaskDeferred as deferred:
         classpath, kwargs = deferred.trigger.serialize()
+        if triggers is not None:
+            triggers.extend([json.dumps([classpath, kwargs], default=str), repr(deferred.trigger)])
         module, _, name = classpath.rpartition(".")
         trigger = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
         event = asyncio.run(_first_event(trigger))
@@ -172,3 +182,98 @@ def finetuning_jobs(emulator: Any) -> list[dict[str, Any]]:
     """Every fine-tuning job the emulator holds, oldest first."""
     found: list[dict[str, Any]] = emulator.admin.state()["finetuning_jobs"]
     return found
+
+
+class Wiretap:
+    """A recording reverse proxy in front of an emulator, over real HTTP: each request as it
+    reached the emulator (method, path, JSON body), for settings the emulator does not show
+    back. `connection_json()` is the emulator's connection, pointed at the proxy."""
+
+    _DROP_REQUEST = frozenset({"host", "content-length", "connection", "accept-encoding"})
+    _DROP_RESPONSE = frozenset(
+        {"content-length", "transfer-encoding", "connection", "content-encoding"}
+    )
+
+    def __init__(self, emulator: Any) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import httpx
+
+        self.emulator = emulator
+        self.seen: list[tuple[str, str, Any]] = []
+        upstream = httpx.Client(base_url=emulator.url, timeout=30.0)
+        tap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = None
+                tap.seen.append((self.command, self.path, body))
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in tap._DROP_REQUEST
+                }
+                answer = upstream.request(self.command, self.path, content=raw, headers=headers)
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in tap._DROP_RESPONSE:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._upstream = upstream
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def connection_json(self, **extra: Any) -> str:
+        """The emulator's connection through the proxy; `extra` adds connection extras
+        (``dialect="spec"`` forces a dialect)."""
+        conn = json.loads(str(self.emulator.connection_json()).replace(self.emulator.url, self.url))
+        conn["extra"] = {**(conn.get("extra") or {}), **extra}
+        return json.dumps(conn)
+
+    def bodies(self, method: str, path_part: str) -> list[Any]:
+        """The JSON bodies of the `method` requests whose path contains `path_part`."""
+        return [body for m, path, body in self.seen if m == method and path_part in path]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._upstream.close()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+#: Settings whose production wire name is not the camelCase of the SDK's snake_case name.
+_WIRE_NAMES = {"scale_up_threshold": "scaleUpRequestThreshold", "adapter_type": "adapter"}
+
+
+def on_wire(body: Any, name: str) -> Any:
+    """The value of setting `name` in a request body, in either wire shape (snake_case flat,
+    or camelCase and nested in `params` / `config` / `serverConfig`); KeyError if absent."""
+    if isinstance(body, dict):
+        for key in (name, _camel(name), _WIRE_NAMES.get(name, name)):
+            if key in body:
+                return body[key]
+        for value in body.values():
+            if isinstance(value, dict):
+                try:
+                    return on_wire(value, name)
+                except KeyError:
+                    pass
+    raise KeyError(name)

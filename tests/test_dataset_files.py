@@ -141,13 +141,19 @@ class Platform:
         """(status, error) of a fine-tuning job on `content`, once it has finished."""
         await self.upload(content, file_name)
         await self.client.create_repo(RepoRequest(name="r"))
-        request = FinetuningJobRequest.model_validate(
-            {"base_model": "qwen3-8b", "dataset": "d", "repo": "r", "task": task}
-        )
+        settings: dict[str, Any] = {"base_model": "qwen3-8b", "dataset": "d", "repo": "r"}
+        settings["task"] = task
+        if task == "grpo":  # production refuses GRPO without a reward function
+            settings["reward_fns"] = {"functions": {"short": _short_answer}}
+        request = FinetuningJobRequest.model_validate(settings)
         job = await self.client.create_finetuning_job(request)
         self.settle()
         job = await self.client.get_finetuning_job(job.id)
         return job.status.value, job.error
+
+
+def _short_answer(prompt: str, completion: str, example: dict) -> float:
+    return 1.0 if len(completion) < 40 else 0.0
 
 
 @pytest.fixture

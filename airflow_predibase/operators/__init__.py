@@ -7,12 +7,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_predibase.operators._settings import AirflowSecret
     from airflow_predibase.operators.batch_inference import BatchInferenceOperator
     from airflow_predibase.operators.datasets import CreateDatasetOperator
     from airflow_predibase.operators.deployments import DeleteDeploymentOperator, DeployOperator
     from airflow_predibase.operators.finetuning import FinetuneOperator
 
 _MODULES = {
+    "AirflowSecret": "_settings",
     "BatchInferenceOperator": "batch_inference",
     "CreateDatasetOperator": "datasets",
     "DeleteDeploymentOperator": "deployments",
@@ -21,6 +23,7 @@ _MODULES = {
 }
 
 __all__ = [
+    "AirflowSecret",
     "BatchInferenceOperator",
     "CreateDatasetOperator",
     "DeleteDeploymentOperator",

@@ -214,11 +214,15 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
             installation_id,
             resolve_job,
         )
+        from airflow_predibase.operators._settings import redacted
 
         self._ti = context["ti"]
         ledger = Ledger(context)
+        # Secrets stay out of the request hash: a rotated token does not start a new job,
+        # and nothing derived from a secret is stored in the job's description.
+        body = redacted(request.to_body())
         resolution = resolve_job(
-            who=identity(context, installation_id(self.log), request.to_body()),
+            who=identity(context, installation_id(self.log), body),
             ledger=ledger,
             calls=JobCalls(list_jobs=list_jobs, get_job=get_job, create=create),
             description=request.description,

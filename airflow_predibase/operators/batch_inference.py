@@ -19,6 +19,7 @@ from airflow_predibase.operators._base import (
     LOST_CREATE_WINDOW,
     PredibaseBaseOperator,
     coerce_int,
+    coerce_mapping,
     fail_fast_on_rejection,
     is_templated,
     lost_create_window_seconds,
@@ -29,6 +30,7 @@ from airflow_predibase.operators._dataset_files import (
     iter_records,
     storage_path,
 )
+from airflow_predibase.operators._settings import AirflowSecret, explain
 from airflow_predibase.operators._validation import check_name
 from airflow_predibase.waiting.events import JobEvent
 
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
     from airflow_predibase.lineage import BatchFacts
 
 _SAMPLE = 5
+#: Server settings given through `server_config` (the SDK's `BatchInferenceServerConfig`
+#: without `base_model` and `hf_token`, which are parameters of their own).
+SERVER_CONFIG_KEYS = ("backend", "custom_args", "lorax_image_tag", "quantization")
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,14 @@ class BatchInferenceOperator(PredibaseBaseOperator):
     :param base_model: the base model serving the job.
     :param dataset: name of a connected dataset of batch rows.
     :param output: where the platform should write its results (passed through).
+    :param server_config: the server the job runs on, the SDK's beta
+        ``BatchInferenceServerConfig`` (a mapping, or JSON from a template):
+        ``custom_args``, ``lorax_image_tag``, ``quantization`` (none, fp8,
+        bitsandbytes-nf4) and ``backend`` (v1, v2, v3). Its ``base_model`` is
+        ``base_model`` above.
+    :param hf_token: a Hugging Face token for gated or private base models, as an
+        :class:`~airflow_predibase.operators.AirflowSecret` (a connection or a Variable,
+        read when the task runs; never a literal or a template).
     :param description: free text for the job; the idempotency marker is appended to it.
     :param results_path: write the results here as JSONL, one line per row, sorted by
         custom_id: a local path or a URL Airflow's object storage writes (``s3://...``).
@@ -185,11 +198,13 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         "base_model",
         "dataset",
         "output_location",
+        "server_config",
         "description",
         "results_path",
         "input_file",
         "expected_rows",
     )
+    template_fields_renderers = {"server_config": "json"}
     kind = BATCH_INFERENCE_JOB
     _lineage: BatchFacts | None = None
 
@@ -199,6 +214,8 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         base_model: str,
         dataset: str,
         output: str | None = None,
+        server_config: dict[str, Any] | str | None = None,
+        hf_token: AirflowSecret | dict[str, str] | None = None,
         description: str | None = None,
         results_path: Any = None,
         input_file: Any = None,
@@ -215,6 +232,15 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         self.dataset = dataset
         # `output` is BaseOperator's XComArg property, so the parameter lives under this name.
         self.output_location = output
+        self.server_config = server_config
+        try:  # not a template field: a reference, read on the worker
+            self.hf_token = None if hf_token is None else AirflowSecret.parse(hf_token, "hf_token")
+            if not is_templated(server_config):
+                self._server_config()
+        except ValueError as error:
+            raise PredibaseInvalidParameter(
+                f"BatchInferenceOperator {self.task_id}: {error}"
+            ) from None
         self.description = description
         self.results_path = results_path
         self.input_file = input_file
@@ -232,20 +258,53 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             expected = coerce_int(self.expected_rows, "expected_rows")
             if expected is not None and expected < 1:
                 raise ValueError(f"expected_rows must be at least 1, got {expected}")
-            if self.input_file:
-                self._input_ids = read_input_ids(self.input_file)
-            return BatchInferenceJobRequest(
+            server_config = self._server_config()
+            if self.hf_token is not None:
+                server_config["hf_token"] = self.hf_token.resolve("hf_token")
+            request = BatchInferenceJobRequest(
                 base_model=self.base_model,
                 dataset=self.dataset,
                 output=self.output_location or None,
                 description=self.description,
+                **server_config,
             )
-        except (ValueError, ValidationError) as error:
+            if self.input_file:
+                self._input_ids = read_input_ids(self.input_file)
+            return request
+        except ValidationError as error:
+            raise PredibaseInvalidParameter(
+                f"BatchInferenceOperator {self.task_id}: {explain(error)}"
+            ) from None
+        except ValueError as error:
             raise PredibaseInvalidParameter(
                 f"BatchInferenceOperator {self.task_id}: {error}"
             ) from None
         except OSError as error:
             raise AirflowException(f"cannot read input_file {self.input_file}: {error}") from error
+
+    def _server_config(self) -> dict[str, Any]:
+        """`server_config` checked against the SDK's `BatchInferenceServerConfig`."""
+        from airflow_predibase.client.models import BatchInferenceServerConfig
+
+        # A copy: the token joins it, and the operator's own field must never hold it.
+        config = dict(coerce_mapping(self.server_config, "server_config"))
+        own = sorted(set(config) & {"base_model", "hf_token"})
+        if own:
+            raise ValueError(
+                f"server_config sets {', '.join(own)}: pass "
+                f"{' and '.join(f'{k}=' for k in own)} to BatchInferenceOperator instead"
+            )
+        unknown = sorted(set(config) - set(SERVER_CONFIG_KEYS))
+        if unknown:
+            raise ValueError(
+                f"server_config has unknown keys {unknown}; valid keys: "
+                f"{', '.join(SERVER_CONFIG_KEYS)}"
+            )
+        try:
+            BatchInferenceServerConfig.model_validate({"base_model": "-", **config})
+        except ValidationError as error:
+            raise ValueError(explain(error, default="server_config")) from None
+        return config
 
     @fail_fast_on_rejection
     def execute(self, context: Any) -> Any:

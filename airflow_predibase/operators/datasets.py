@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from airflow_predibase.client.models import Dataset
     from airflow_predibase.lineage import DatasetFacts
 
-TASKS = ("sft", "continued_pretraining", "grpo", "batch")
+TASKS = ("sft", "continued_pretraining", "grpo", "classification", "batch")
 IF_EXISTS = ("reuse", "version")
 FINGERPRINT_RE = re.compile(r"\[sha256:(?P<hex>[0-9a-f]{16})\]")
 _SAMPLE = 5
@@ -101,8 +101,9 @@ class CreateDatasetOperator(PredibaseBaseOperator):
     :param source: instead of ``file``: a location the platform reads itself (connected
         with ``POST /datasets``, not checked here).
     :param task: which columns every row needs: ``sft`` (prompt, completion),
-        ``continued_pretraining`` (text), ``grpo`` (prompt), ``batch`` (custom_id, body,
-        with unique custom_ids), or None to skip the column check.
+        ``continued_pretraining`` (text), ``grpo`` (prompt), ``classification`` (text,
+        label), ``batch`` (custom_id, body, with unique custom_ids), or None to skip the
+        column check.
     :param if_exists: when the name holds other content: ``reuse`` fails; ``version`` uses
         the newest of ``<name>``, ``<name>-v2``, ... that holds this content, or uploads it
         as the next version. The name actually used is returned.
@@ -248,12 +249,18 @@ class CreateDatasetOperator(PredibaseBaseOperator):
 
     def _fail_conflict(self, existing: Dataset, payload: _Payload) -> NoReturn:
         theirs = fingerprint_of(existing)
-        what = (
-            f"other content (sha256 {theirs}, this one {payload.fingerprint})"
-            if theirs
-            else "content of unknown origin (no [sha256:...] marker: it was not created by "
-            "CreateDatasetOperator)"
-        )
+        if theirs:
+            what = f"other content (sha256 {theirs}, this one {payload.fingerprint})"
+        else:
+            what = (
+                "content of unknown origin (no [sha256:...] marker in its description: it was "
+                "not created by CreateDatasetOperator"
+                + (
+                    ", or the platform does not show descriptions back; see docs/platform.md)"
+                    if existing.description is None
+                    else ")"
+                )
+            )
         raise PredibaseInvalidParameter(
             f"CreateDatasetOperator {self.task_id}: dataset {existing.name!r} already exists "
             f"with {what}. Predibase cannot delete or overwrite a dataset: choose another "

@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from pydantic import ValidationError
 
 from airflow_predibase.client.errors import (
+    BadRequestError,
     ConflictError,
     NotFoundError,
     OutcomeUnknownError,
@@ -32,6 +33,7 @@ from airflow_predibase.operators._base import (
     fail_fast_on_rejection,
     is_templated,
 )
+from airflow_predibase.operators._settings import AirflowSecret, explain
 from airflow_predibase.operators._validation import check_name
 from airflow_predibase.waiting.events import JobEvent
 
@@ -56,15 +58,48 @@ LOST_CREATE_LOOKS = (0.0, 1.0, 2.0, 4.0, 8.0)
 
 QUANTIZATIONS = ("none", "fp8", "bitsandbytes-nf4")
 _XCOM_ACTION = "deploy_action"
-#: Settings accepted through `config`, beside the operator's named parameters.
-CONFIG_KEYS = (
-    "scale_up_threshold",
-    "max_total_tokens",
-    "prefix_caching",
-    "speculator",
-    "uses_guaranteed_capacity",
-    "description",
+#: Settings set by the operator's own parameters, not through `config`.
+_NAMED = frozenset(
+    {
+        "name",
+        "base_model",
+        "accelerator",
+        "min_replicas",
+        "max_replicas",
+        "cooldown_time",
+        "quantization",
+        "preloaded_adapters",
+        "hf_token",
+    }
 )
+#: Settings every platform build reports on a deployment: compared even when absent
+#: (absent means unset). Others are compared only when the platform reports them.
+_ALWAYS_REPORTED = frozenset(
+    {
+        "accelerator",
+        "min_replicas",
+        "max_replicas",
+        "cooldown_time",
+        "scale_up_threshold",
+        "quantization",
+        "max_total_tokens",
+        "preloaded_adapters",
+        "prefix_caching",
+        "speculator",
+        "uses_guaranteed_capacity",
+        "description",
+    }
+)
+#: Settings that cannot change in place: a different value needs a new deployment.
+_FIXED = ("accelerator", "base_model", "compute_spec")
+
+
+def config_keys() -> tuple[str, ...]:
+    """Settings accepted through `config`: every `DeploymentConfig` field but the named
+    parameters (derived from the model, so a new setting is accepted once it is there)."""
+    from airflow_predibase.client.models import DeploymentConfig
+
+    return tuple(sorted(set(DeploymentConfig.model_fields) - _NAMED))
 
 
 class DeployOperator(PredibaseBaseOperator):
@@ -85,14 +120,27 @@ class DeployOperator(PredibaseBaseOperator):
     :param name: deployment name.
     :param base_model: base model to serve.
     :param accelerator: GPU, e.g. ``a10_24gb_100`` or ``a100_80gb_100`` (short forms
-        ``a10_24gb`` / ``a100_80gb`` accepted).
+        ``a10_24gb`` / ``a100_80gb`` accepted). Not a closed list: an ID the platform does
+        not offer fails the task, not retried, with the IDs the platform reports.
     :param min_replicas: 0 lets it scale to ``standby`` after ``cooldown_time``.
     :param max_replicas: upper bound of replicas.
     :param cooldown_time: idle seconds before scaling down.
     :param quantization: ``none``, ``fp8`` or ``bitsandbytes-nf4``.
     :param preloaded_adapters: adapter IDs (``repo/N``) to load at start.
-    :param config: other settings: ``scale_up_threshold``, ``max_total_tokens``,
-        ``prefix_caching``, ``speculator``, ``uses_guaranteed_capacity``, ``description``.
+    :param config: every other setting of the SDK's ``DeploymentConfig`` /
+        ``UpdateDeploymentConfig``, under its snake_case names (a mapping, or JSON from a
+        template): ``scale_up_threshold``, ``max_total_tokens``,
+        ``max_num_batched_tokens``, ``prefix_caching``, ``chunked_prefill``,
+        ``speculator``, ``speculation_disable_by_batch_size``,
+        ``uses_guaranteed_capacity``, ``custom_args``, ``lorax_image_tag``,
+        ``request_logging_enabled``, ``direct_ingress``, ``backend`` (v1, v2, v3),
+        ``disable_adapters``, ``merge_adapter``, ``cache_model``, ``compute_spec``
+        (``{"requests": {"inference": {"sku": ...}}, "region": ...}``), ``description``.
+    :param hf_token: a Hugging Face token for gated or private base models, as an
+        :class:`~airflow_predibase.operators.AirflowSecret` (a connection or a Variable,
+        read when the task runs; never a literal or a template). The platform never
+        reports it back, so a changed token alone does not update a deployment; it is
+        sent with every create and update.
     :param wait_for_ready: wait until the deployment serves (``ready`` or ``standby``).
     :param delete_on_failure: when the task ends without success, delete the deployment if
         this task instance created it and never saw it serve (a teardown does not run when
@@ -138,6 +186,7 @@ class DeployOperator(PredibaseBaseOperator):
         quantization: str | None = None,
         preloaded_adapters: list[str] | str | None = None,
         config: dict[str, Any] | str | None = None,
+        hf_token: AirflowSecret | dict[str, str] | None = None,
         wait_for_ready: bool = True,
         delete_on_failure: bool = True,
         poll_interval: float = 15.0,
@@ -153,11 +202,15 @@ class DeployOperator(PredibaseBaseOperator):
         self.quantization = quantization
         self.preloaded_adapters = preloaded_adapters
         self.config = config
+        try:  # not a template field: a reference, read on the worker
+            self.hf_token = None if hf_token is None else AirflowSecret.parse(hf_token, "hf_token")
+        except ValueError as error:
+            raise PredibaseInvalidParameter(f"DeployOperator {self.task_id}: {error}") from None
         self.wait_for_ready = wait_for_ready
         self.delete_on_failure = delete_on_failure
         self._check_literals()
         if not any(is_templated(str(getattr(self, f))) for f in self.template_fields):
-            self._request()  # bad literal parameters fail when the DAG is parsed
+            self._request(resolve=False)  # bad literal parameters fail when the DAG is parsed
 
     def _check_literals(self) -> None:
         """The parameters that can be checked alone, even beside a templated one."""
@@ -174,16 +227,27 @@ class DeployOperator(PredibaseBaseOperator):
         except ValueError as error:
             raise PredibaseInvalidParameter(f"DeployOperator {self.task_id}: {error}") from None
 
-    def _request(self) -> DeploymentRequest:
+    def _request(self, *, resolve: bool = True) -> DeploymentRequest:
+        """The validated request; with `resolve`, the token is read from Airflow (on the
+        worker), else a placeholder stands in for it."""
         from airflow_predibase.client.models import DeploymentRequest
 
         self._check_literals()
         try:
             extra = coerce_mapping(self.config, "config")
-            unknown = sorted(set(extra) - set(CONFIG_KEYS))
+            named = sorted(set(extra) & _NAMED)
+            if named:
+                raise ValueError(
+                    f"config sets {', '.join(named)}: pass "
+                    f"{' and '.join(f'{k}=' for k in named)} to DeployOperator instead"
+                )
+            valid = config_keys()
+            unknown = sorted(set(extra) - set(valid))
             if unknown:
-                raise ValueError(f"config has unknown keys {unknown}; valid keys: {CONFIG_KEYS}")
-            return DeploymentRequest(
+                raise ValueError(
+                    f"config has unknown keys {unknown}; valid keys: {', '.join(valid)}"
+                )
+            request = DeploymentRequest(
                 name=self.name,
                 base_model=self.base_model,
                 accelerator=self.accelerator,
@@ -192,14 +256,24 @@ class DeployOperator(PredibaseBaseOperator):
                 cooldown_time=coerce_int(self.cooldown_time, "cooldown_time"),
                 quantization=self.quantization,  # type: ignore[arg-type]
                 preloaded_adapters=coerce_list(self.preloaded_adapters, "preloaded_adapters"),
+                hf_token=self._hf_token(resolve),  # type: ignore[arg-type]
                 **extra,
             )
+            low, high = request.min_replicas, request.max_replicas
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"min_replicas ({low}) is larger than max_replicas ({high})")
+            return request
         except ValidationError as error:
             raise PredibaseInvalidParameter(
-                f"DeployOperator {self.task_id}: {_explain(error)}"
+                f"DeployOperator {self.task_id}: {explain(error, default='config')}"
             ) from None
         except ValueError as error:
             raise PredibaseInvalidParameter(f"DeployOperator {self.task_id}: {error}") from None
+
+    def _hf_token(self, resolve: bool) -> str | None:
+        if self.hf_token is None:
+            return None
+        return self.hf_token.resolve("hf_token") if resolve else "<secret>"
 
     def execute(self, context: Any) -> Any:
         request = self._request()  # a bad parameter fails before any request
@@ -326,6 +400,11 @@ class DeployOperator(PredibaseBaseOperator):
         for _attempt in range(2):
             try:
                 return self.client.create_deployment(body)
+            except BadRequestError as rejected:
+                hardware = _hardware_rejection(self.task_id, body, rejected)
+                if hardware is None:
+                    raise
+                raise hardware from rejected
             except ConflictError as conflict:
                 self.log.info("deployment %s already exists (%s): reading it", body.name, conflict)
                 error = conflict
@@ -353,14 +432,20 @@ class DeployOperator(PredibaseBaseOperator):
         """Update `current` to what `request` asks for; the accelerator and base model are fixed."""
         from airflow_predibase.client.models import DeploymentConfig, DeploymentUpdateRequest
 
-        wanted = DeploymentConfig.model_validate(request.model_dump(exclude={"name"}))
+        # The token is write-only, and a setting this platform build does not report cannot
+        # be compared: neither alone makes an update.
+        reported = current.model_fields_set | set(current.model_extra or {})
+        unseen = set(DeploymentConfig.model_fields) - _ALWAYS_REPORTED - reported
+        wanted = DeploymentConfig.model_validate(
+            request.model_dump(exclude={"name", "hf_token", *unseen})
+        )
         # Ownership markers are not the user's description: compare without them.
         diff = current.model_copy(
             update={"description": _without_markers(current.description)}
         ).differs_from(wanted)
         if current.base_model != request.base_model:
             diff["base_model"] = (current.base_model, request.base_model)
-        fixed = sorted({"accelerator", "base_model"} & set(diff))
+        fixed = sorted(set(_FIXED) & set(diff))
         if fixed:
             raise PredibaseInvalidParameter(
                 f"deployment {request.name} exists with a different {' and '.join(fixed)} "
@@ -375,6 +460,8 @@ class DeployOperator(PredibaseBaseOperator):
         if "description" in changes:  # keep whoever owns it its owner
             markers = _MARKER_RE.findall(current.description or "")
             changes["description"] = " ".join([changes["description"], *markers])
+        if request.hf_token is not None:  # sent with every update (never compared or logged)
+            changes["hf_token"] = request.hf_token.get_secret_value()
         return self.client.update_deployment(request.name, DeploymentUpdateRequest(**changes)), (
             "updated"
         )
@@ -507,14 +594,31 @@ def _is_last_try(ti: Any) -> bool:
     return not (max_tries and int(getattr(ti, "try_number", 1) or 1) <= max_tries)
 
 
-def _explain(error: ValidationError) -> str:
-    """A pydantic error as `field=value is not valid: why`, without pydantic's noise."""
-    parts = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "config"
-        why = str(item["msg"]).removeprefix("Value error, ")
-        parts.append(f"{field}={item.get('input')!r} is not valid: {why[:1].lower()}{why[1:]}")
-    return "; ".join(parts)
+def _hardware_rejection(
+    task_id: str, request: DeploymentRequest, error: BadRequestError
+) -> PredibaseInvalidParameter | None:
+    """The platform refused the accelerator or SKU asked for: an error naming the field and
+    the valid IDs the server reports (None if the 400 is about something else)."""
+    message = str(error.message or error)
+    sku = request.compute_spec.requests.inference.sku if request.compute_spec else None
+    for field, value in (("accelerator", request.accelerator), ("compute_spec.sku", sku)):
+        if value is None or value not in message:
+            continue
+        field = "compute_spec.requests.inference.sku" if field == "compute_spec.sku" else field
+        choices = _server_choices(message)
+        valid = f"; valid choices (as the platform reports them): {choices}" if choices else ""
+        return PredibaseInvalidParameter(
+            f"DeployOperator {task_id}: {field}={value!r} is not offered by the platform"
+            f"{valid} (the platform said: {message})"
+        )
+    return None
+
+
+def _server_choices(message: str) -> str | None:
+    """The list after the last "valid ...:" in a server message, e.g. the emulator's
+    "unknown accelerator 'x'; valid accelerators: a, b"."""
+    found = re.search(r"valid[^:]*:\s*(.+)$", message, flags=re.IGNORECASE | re.DOTALL)
+    return found.group(1).strip().rstrip(".") if found else None
 
 
 class DeleteDeploymentOperator(PredibaseBaseOperator):

@@ -214,7 +214,7 @@ def test_parquet_unchecked_here_can_still_error_on_the_platform(
     ("params", "message"),
     [
         ({"if_exists": "replace"}, r"if_exists='replace'.*reuse, version.*no 'replace'"),
-        ({"task": "dpo"}, r"task='dpo'.*sft, continued_pretraining, grpo, batch"),
+        ({"task": "dpo"}, r"task='dpo'.*sft, continued_pretraining, grpo, classification, batch"),
         ({"file": "data.txt"}, r"\.csv, \.jsonl, \.json, \.parquet"),
         ({"file": "a.csv", "source": "s3://b/a.csv"}, "exactly one of file= or source="),
         ({"file": None}, "exactly one of file= or source="),
@@ -282,3 +282,29 @@ def test_missing_file_is_a_retryable_error(unreachable: None, tmp_path: Path):
     with pytest.raises(AirflowException, match="cannot read dataset file") as failure:
         operator(file=str(tmp_path / "gone.jsonl")).execute(make_context())
     assert not isinstance(failure.value, PredibaseInvalidParameter)
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (None, "or the platform does not show descriptions back; see docs/platform.md"),
+        ("made by hand", "not created by CreateDatasetOperator)"),
+        ("[sha256:0123456789abcdef]", "other content (sha256 0123456789abcdef"),
+    ],
+)
+def test_a_conflict_says_why_the_content_could_not_be_matched(
+    tmp_path: Path, description: str | None, expected: str
+) -> None:
+    """A platform that shows no description back (the SDK's dataset record has none) gets
+    its own message: the task fails rather than reuse data it cannot check."""
+    from airflow_predibase.client.models import Dataset
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"prompt": "p", "completion": "c"}\n')
+    op = CreateDatasetOperator(task_id="up", name="d", file=str(path))
+    existing = Dataset.model_validate(
+        {"name": "d", "status": "connected", "description": description}
+    )
+    with pytest.raises(PredibaseInvalidParameter, match=r"already exists") as error:
+        op._fail_conflict(existing, op._payload())
+    assert expected in str(error.value)
