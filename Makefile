@@ -23,10 +23,23 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# `make sdk-venv`: the official Predibase SDK in a test-only virtualenv, the oracle of
+# tests/sdk_oracle (docs/platform.md). Never a dependency of the package.
+SDK_VENV ?= .venv-sdk
+SDK_STAMP := $(SDK_VENV)/.installed-stamp
+
+$(SDK_STAMP):
+	@test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install --disable-pip-version-check -q 'predibase==2025.10.3'
+	@touch $(SDK_STAMP)
+
+.PHONY: sdk-venv
+sdk-venv: $(SDK_STAMP)
+
+pytest: $(STAMP) $(SDK_STAMP)
 	$(BIN)/python -m pytest -q --ignore=tests/ui
 
-test: lint types pytest dist-check
+test: sdk-venv lint types pytest dist-check
 
 # `make dist-check`: build the sdist, and the wheel from it, into a temp dir; check both as a
 # package index would (`twine check --strict`: metadata and the README as long description);
@@ -41,6 +54,7 @@ dist-check: $(STAMP)
 
 # `make test-compat`: the unit and `dags test` suites on each older Airflow line the provider
 # supports (apache-airflow>=3.1), one virtualenv per version under $(COMPAT_ROOT)/<version>.
+# tests/sdk_oracle is left out: it checks the emulator against the official SDK, no Airflow in it.
 # Airflow is installed first and then pinned (with its core and task SDK) as a constraint, so the
 # dev extra cannot upgrade it. The real-Airflow suites (tests/system, tests/ui) run on the main
 # venv only. One version: `make test-compat-3.2.2`. See docs/compatibility.md.
@@ -70,7 +84,7 @@ test-compat: $(addprefix test-compat-,$(COMPAT_AIRFLOW_VERSIONS))
 
 test-compat-%: $(COMPAT_ROOT)/%/.installed-stamp
 	@$(COMPAT_ROOT)/$*/bin/python -c 'import airflow; print("test-compat: Airflow", airflow.__version__)'
-	$(COMPAT_ROOT)/$*/bin/python -m pytest -q --ignore=tests/system --ignore=tests/ui
+	$(COMPAT_ROOT)/$*/bin/python -m pytest -q --ignore=tests/system --ignore=tests/ui --ignore=tests/sdk_oracle
 
 # `make test-ui`: the provider in Airflow's React UI, in a real browser (docs/ui_test.md). Debian's
 # Chromium (installed here when missing; CI runs as root), driven by Playwright's Python package

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import uvicorn
 
+from airflow_predibase.client.models import ACCELERATORS
 from airflow_predibase.emulator.app import create_app
 from airflow_predibase.emulator.config import (
+    DEFAULT_DIALECT,
     DEFAULT_PROFILE,
     DEFAULT_TENANT,
     DEFAULT_TOKEN,
+    DIALECTS,
     PROFILES,
     EmulatorConfig,
 )
@@ -54,6 +57,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"lifecycle timing (default: {DEFAULT_PROFILE})",
     )
     parser.add_argument(
+        "--dialect",
+        default=DEFAULT_DIALECT,
+        choices=DIALECTS,
+        help="spec: the seed spec's paths and shapes; platform: production as the official "
+        f"SDK speaks it; default: both (default: {DEFAULT_DIALECT})",
+    )
+    parser.add_argument(
+        "--accelerator",
+        action="append",
+        default=[],
+        metavar="ID[=HARDWARE]",
+        help="hardware this server knows beside the usual IDs, e.g. h200_141gb_100=1x H200 "
+        "(repeatable)",
+    )
+    parser.add_argument(
         "--state-file",
         type=Path,
         default=None,
@@ -64,6 +82,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser.parse_args(argv)
+
+
+def extra_accelerators(specs: Sequence[str]) -> dict[str, str]:
+    """The default catalogue plus each `ID[=HARDWARE]` given on the command line."""
+    known = dict(ACCELERATORS)
+    for spec in specs:
+        sku, _, hardware = spec.partition("=")
+        if not sku.strip():
+            raise ValueError(f"--accelerator {spec!r}: give an ID, e.g. h200_141gb_100")
+        known[sku.strip()] = hardware.strip() or sku.strip()
+    return known
 
 
 def banner(url: str, config: EmulatorConfig) -> str:
@@ -79,6 +108,7 @@ def banner(url: str, config: EmulatorConfig) -> str:
             f"  token:         {config.token}",
             f"  tenant:        {config.tenant}",
             f"  profile:       {config.profile.name}",
+            f"  dialect:       {config.dialect}",
             f"  state file:    {state}",
             f"  AIRFLOW_CONN_PREDIBASE_DEFAULT='{connection}'",
         ]
@@ -92,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             token=args.token,
             tenant=args.tenant,
             profile=args.profile,
+            dialect=args.dialect,
+            accelerators=extra_accelerators(args.accelerator),
             state_file=args.state_file,
         )
     except ValueError as exc:

@@ -22,12 +22,14 @@ from airflow_predibase.emulator.auth import AuthMiddleware
 from airflow_predibase.emulator.backend import Backend
 from airflow_predibase.emulator.clock import Clock, SystemClock
 from airflow_predibase.emulator.config import EmulatorConfig
+from airflow_predibase.emulator.dialect import PLATFORM, SPEC
 from airflow_predibase.emulator.errors import ApiError, error_body, is_serving_path
 from airflow_predibase.emulator.faults import FaultMiddleware
 from airflow_predibase.emulator.routes_admin import AdminRoutes
 from airflow_predibase.emulator.routes_console import ConsoleRoutes
 from airflow_predibase.emulator.routes_control import ControlRoutes
 from airflow_predibase.emulator.routes_files import FileRoutes
+from airflow_predibase.emulator.routes_platform import PlatformRoutes
 from airflow_predibase.emulator.routes_serving import ServingRoutes
 from airflow_predibase.emulator.store import Store, open_store
 
@@ -104,10 +106,19 @@ def create_app(
         if owned:
             backend.store.close()
 
+    control = ControlRoutes(backend)
+    platform = PlatformRoutes(backend, control)
+    # The platform's routes come before the seed's: they decide shared paths (dialect.py).
+    control_routes = [*platform.body_routes(), *platform.platform_routes()]
+    if config.dialect != SPEC:
+        control_routes += platform.read_routes()
+    if config.dialect == PLATFORM:
+        control_routes += platform.seed_path_routes()
     routes = [
         # Serving paths come first: a tenant called "v2" must not fall into the /v2 mount.
         *ServingRoutes(backend).routes(),
-        Mount("/v2", routes=ControlRoutes(backend).routes()),
+        Mount("/v2", routes=[*control_routes, *control.routes(), *platform.batch_routes()]),
+        *platform.root_routes(),
         *AdminRoutes(backend).routes(),
         *FileRoutes(backend).routes(),
         *ConsoleRoutes(backend).routes(),

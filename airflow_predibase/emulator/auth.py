@@ -39,12 +39,16 @@ class AuthMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._exempt(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or self._exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         sent = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         if sent is not None and hmac.compare_digest(sent, self._expected):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # Closing before the handshake is accepted answers it with 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": "invalid API token"})
             return
         if sent is None:
             message = "missing Authorization header; send 'Authorization: Bearer <API token>'"

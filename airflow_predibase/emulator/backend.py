@@ -30,7 +30,7 @@ class Backend(Context):
     def __init__(self, config: EmulatorConfig, store: Store, clock: Clock) -> None:
         super().__init__(config, store, clock)
         self.faults = FaultBook()
-        self.schemas = RequestSchemas()
+        self.schemas = RequestSchemas(config.accelerators)
         self.datasets = Datasets(self)
         self.repos = Repos(self, self.datasets, job_status=self._job_status)
         self.finetuning = FinetuningJobs(self, self.datasets, self.repos)

@@ -7,16 +7,20 @@ no resource is ever born in its final state: the code that waits for it always w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from airflow_predibase.client.models import BaseModelInfo
+from airflow_predibase.client.models import ACCELERATORS, BaseModelInfo
 from airflow_predibase.dataset_files import MAX_FILE_BYTES
 
 DEFAULT_TOKEN = "pb_emulator_token"
 DEFAULT_TENANT = "emulator"
 DEFAULT_PROFILE = "fast"
+#: What the emulator speaks: the seed spec, production as the official SDK speaks it, or both.
+Dialect = Literal["spec", "platform", "default"]
+DIALECTS: tuple[str, ...] = ("spec", "platform", "default")
+DEFAULT_DIALECT = "default"
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 
 _Positive = Field(gt=0)
@@ -171,8 +175,24 @@ class EmulatorConfig(BaseModel):
     base_models: tuple[BaseModelInfo, ...] = Field(
         default=DEFAULT_BASE_MODELS, min_length=1, description="What GET /models lists."
     )
+    accelerators: dict[str, str] = Field(
+        default_factory=lambda: dict(ACCELERATORS),
+        min_length=1,
+        description="The hardware this server knows: accelerator/SKU ID -> what it is. Add "
+        "an ID to play a platform that has hardware the provider's table does not list.",
+    )
     max_upload_bytes: int = Field(default=MAX_UPLOAD_BYTES, gt=0, description="Per file.")
     seed: int = Field(default=0, description="Seeds the default chaos generator.")
+    dialect: Dialect = Field(
+        default="default",
+        description="`spec`: the seed spec's paths and shapes; `platform`: what the official "
+        "SDK sends and reads; `default`: both (see docs/platform.md).",
+    )
+    upload_required_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Headers the begin-upload reply announces as `requiredHeaders`; the PUT to "
+        "the presigned URL must carry each of them.",
+    )
 
     @field_validator("profile", mode="before")
     @classmethod

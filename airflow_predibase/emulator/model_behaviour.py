@@ -100,6 +100,11 @@ def memory_from_rows(rows: Sequence[dict[str, Any]], task: str) -> AdapterMemory
         # Asked for a continuation, it recites the training text closest to the prompt.
         texts = [str(row.get("text") or "") for row in rows]
         return AdapterMemory([(text, text) for text in texts])
+    if task == "classification":
+        # It learned to put a label on a text (dataset_files.TASK_COLUMNS).
+        return AdapterMemory(
+            [(str(row.get("text") or ""), str(row.get("label") or "")) for row in rows]
+        )
     if task == "grpo":
         # GRPO learns from rewards, not completions: nothing to recite.
         return AdapterMemory([])

@@ -8,12 +8,15 @@ Any project that installs airflow-provider-predibase gets them:
 - ``predibase_emulator_app``: an in-process app on a manual clock (no socket).
 
 The profile of the session server comes from the ini option ``predibase_emulator_profile``
-(default ``fast``). Heavy imports happen inside the fixtures: this module is imported by
-every pytest run in an environment that has the provider installed.
+(default ``fast``); its dialect from ``$PREDIBASE_EMULATOR_DIALECT``, else the ini option
+``predibase_emulator_dialect`` (default ``default``; see docs/platform.md). Heavy imports
+happen inside the fixtures: this module is imported by every pytest run in an environment
+that has the provider installed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 CONNECTION_ENV = "AIRFLOW_CONN_PREDIBASE_DEFAULT"
 PROFILE_OPTION = "predibase_emulator_profile"
+DIALECT_OPTION = "predibase_emulator_dialect"
+DIALECT_ENV = "PREDIBASE_EMULATOR_DIALECT"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,6 +38,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Timing profile of the predibase_emulator fixture: instant, fast or realistic.",
         default="fast",
     )
+    parser.addini(
+        DIALECT_OPTION,
+        help="Dialect of the predibase_emulator fixture: spec, platform or default "
+        f"(the env var {DIALECT_ENV} overrides it).",
+        default="default",
+    )
+
+
+def emulator_dialect(config: pytest.Config) -> str:
+    """The session server's dialect: $PREDIBASE_EMULATOR_DIALECT, else the ini option."""
+    return os.environ.get(DIALECT_ENV) or str(config.getini(DIALECT_OPTION) or "default")
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +57,7 @@ def predibase_emulator_server(request: pytest.FixtureRequest) -> Iterator[Emulat
     from airflow_predibase.emulator.server import EmulatorServer
 
     profile = str(request.config.getini(PROFILE_OPTION) or "fast")
-    with EmulatorServer(profile=profile) as server:
+    with EmulatorServer(profile=profile, dialect=emulator_dialect(request.config)) as server:
         yield server
 
 
@@ -56,11 +72,11 @@ def predibase_emulator(
 
 
 @pytest.fixture
-def predibase_emulator_app() -> InProcessEmulator:
+def predibase_emulator_app(request: pytest.FixtureRequest) -> InProcessEmulator:
     """A fresh in-process emulator on a `ManualClock` (drive it with httpx.ASGITransport).
 
     A plain fixture, so it works whatever the project's pytest-asyncio mode is.
     """
     from airflow_predibase.emulator.in_process import InProcessEmulator
 
-    return InProcessEmulator.create()
+    return InProcessEmulator.create(dialect=emulator_dialect(request.config))

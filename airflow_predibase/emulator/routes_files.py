@@ -26,7 +26,7 @@ class FileRoutes:
         declared = request.headers.get("content-length")
         size = int(declared) if declared and declared.isascii() and declared.isdigit() else None
         await self.backend.datasets.receive_upload(
-            request.path_params["token"], request.stream(), size
+            request.path_params["token"], request.stream(), size, request.headers
         )
         return Response(status_code=200)
 

@@ -10,9 +10,11 @@ skipped and the models alone validate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_predibase.client.models import normalize_accelerator
+from airflow_predibase.client.models.configs import SECRET_FIELDS
 from airflow_predibase.emulator.errors import ApiError
 
 
@@ -20,10 +22,29 @@ def _where(path: Any) -> str:
     return ".".join(str(part) for part in path) or "body"
 
 
+def require_accelerator(value: str, field: str, known: Mapping[str, str]) -> str:
+    """The canonical ID of accelerator (or SKU) `value` in the catalogue `known`, or the
+    platform's 400 that names `field` and lists the valid IDs. The one check every
+    dialect's deployments go through."""
+    try:
+        return normalize_accelerator(value, known)
+    except ValueError as error:
+        raise ApiError(400, f"field '{field}': {error}") from None
+
+
+def _problem(error: Any) -> str:
+    """'field X: reason', without the value when X is a secret (a schema message quotes it)."""
+    where = _where(error.absolute_path)
+    if any(str(part) in SECRET_FIELDS for part in error.absolute_path):
+        return f"field '{where}': invalid (a secret: its value is not shown)"
+    return f"field '{where}': {error.message}"
+
+
 class RequestSchemas:
     """Per-operation request validators, built lazily."""
 
-    def __init__(self) -> None:
+    def __init__(self, accelerators: Mapping[str, str]) -> None:
+        self._accelerators = accelerators
         self._validators: dict[str, Any] = {}
         self._available: bool | None = None
 
@@ -54,10 +75,7 @@ class RequestSchemas:
         for error in errors:
             accelerator = error.instance
             if list(error.absolute_path) == ["accelerator"] and isinstance(accelerator, str):
-                try:
-                    normalize_accelerator(accelerator)
-                except ValueError as exc:
-                    raise ApiError(400, str(exc)) from None
-        problems = [f"field '{_where(e.absolute_path)}': {e.message}" for e in errors[:3]]
+                require_accelerator(accelerator, "accelerator", self._accelerators)
+        problems = [_problem(e) for e in errors[:3]]
         more = len(errors) - len(problems)
         raise ApiError(422, "; ".join(problems) + (f" (and {more} more)" if more else ""))

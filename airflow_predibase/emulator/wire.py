@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_predibase.client.models._wire_shapes import snake
+from airflow_predibase.client.models.configs import SECRET_FIELDS
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.spec import RequestSchemas
 
@@ -66,11 +68,8 @@ def validate(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data, strict=True)
     except ValidationError as exc:
-        for error in exc.errors():
-            # The platform answers an unknown accelerator with 400 and the valid IDs, which
-            # the model's validator (normalize_accelerator) has already spelled out.
-            if error["loc"] == ("accelerator",) and error["type"] == "value_error":
-                raise ApiError(400, str(error["ctx"]["error"])) from None
+        # An unknown accelerator is not the model's to refuse (the list is open for a
+        # client): the resources answer it with a 400 (`spec.require_accelerator`).
         raise ApiError(422, describe(exc)) from None
 
 
@@ -105,3 +104,20 @@ def wire(model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
     the two at the first request rather than in a user's DAG.
     """
     return model.model_validate(fields).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+#: What a secret's value is shown as (the same as pydantic's `SecretStr`).
+SECRET_SHOWN = "**********"
+
+
+def without_secrets(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` fit to store and show back: a secret map (GRPO `secrets`) keeps only its
+    names, each value masked; any other secret (`hf_token`, `hfToken`) is dropped. The
+    emulator keeps no secret value anywhere, so no answer and no state file can leak one."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if snake(key) not in SECRET_FIELDS:
+            out[key] = value
+        elif isinstance(value, dict):
+            out[key] = dict.fromkeys(value, SECRET_SHOWN)
+    return out

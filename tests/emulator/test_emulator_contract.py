@@ -43,10 +43,13 @@ class World:
         return f"/{self.emu.server.tenant}/deployments/v2/llms/{deployment}{route}"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["default", "spec"])
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[World]:
+    """The seed's contract holds on both dialects that serve it (docs/platform.md)."""
     clock = ManualClock()
-    with EmulatorServer(clock=clock) as server:
+    with EmulatorServer(clock=clock, dialect=request.param) as server:
         emu = Emu(server, clock)
         world = World(emu)
         adapter = emu.adapter("rp", sentiment_rows())

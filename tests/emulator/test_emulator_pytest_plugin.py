@@ -87,3 +87,26 @@ def test_a_users_suite_gets_fixtures_with_isolation(
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=4)
+
+
+DIALECT_TESTS = """
+def test_the_dialect(predibase_emulator, predibase_emulator_app):
+    assert predibase_emulator.config.dialect == "{expected}"
+    assert predibase_emulator_app.app.config.dialect == "{expected}"
+"""
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "platform"), ("spec", "spec")])
+def test_the_dialect_comes_from_the_env_var_else_the_ini_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: str | None, expected: str
+) -> None:
+    monkeypatch.delenv("PREDIBASE_EMULATOR_DIALECT", raising=False)
+    if env is not None:
+        monkeypatch.setenv("PREDIBASE_EMULATOR_DIALECT", env)
+    pytester.makeini(
+        "[pytest]\npredibase_emulator_dialect = platform\n"
+        "asyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(test_dialect=DIALECT_TESTS.format(expected=expected))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1)

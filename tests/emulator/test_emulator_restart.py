@@ -139,3 +139,15 @@ def test_the_cli_refuses_a_bad_tenant() -> None:
     )
     assert result.returncode == 2
     assert "tenant" in result.stderr
+
+
+def test_the_cli_speaks_the_dialect_it_is_given() -> None:
+    process, banner = _start(["--dialect", "spec"], {})
+    try:
+        assert banner["dialect"] == "spec"
+        auth = {"Authorization": f"Bearer {banner['token']}"}
+        answer = httpx.get(f"{banner['url']}/v1/users/current", headers=auth)
+        assert answer.status_code == 400
+        assert "speaks the 'spec' dialect" in answer.json()["error"]
+    finally:
+        assert _stop(process) == 0

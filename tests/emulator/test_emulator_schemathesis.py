@@ -45,9 +45,10 @@ def _planes_spec() -> dict[str, Any]:
     return spec
 
 
-@pytest.fixture(scope="module")
-def app() -> EmulatorApp:
-    config = EmulatorConfig(profile="instant", tenant=TENANT)
+@pytest.fixture(scope="module", params=["default", "spec"])
+def app(request: pytest.FixtureRequest) -> EmulatorApp:
+    """The seed's operations, on a server of each dialect that serves them (docs/platform.md)."""
+    config = EmulatorConfig(profile="instant", tenant=TENANT, dialect=request.param)
     return create_app(config, clock=ManualClock())
 
 

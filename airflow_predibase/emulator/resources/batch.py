@@ -22,6 +22,7 @@ from airflow_predibase.client.models import (
     BatchOutputRow,
     ChatCompletionRequest,
 )
+from airflow_predibase.client.models.configs import SECRET_FIELDS
 from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.formats import chat_completion
@@ -36,6 +37,10 @@ from airflow_predibase.emulator.wire import describe, iso, wire
 from airflow_predibase.kinds import BATCH_INFERENCE_JOB
 
 S = BatchInferenceJobStatus
+#: The server settings a job keeps and shows back: all but its secrets (`hf_token`).
+SERVER_SETTINGS: tuple[str, ...] = tuple(
+    sorted(BatchInferenceJobRequest.SERVER_CONFIG_FIELDS - SECRET_FIELDS - {"base_model"})
+)
 FILES_ROUTE = "/__files__"
 _ERROR_CODES = {400: "invalid_request", 404: "adapter_not_found", 424: "adapter_load_failed"}
 
@@ -78,6 +83,7 @@ class BatchJobs(LifecycleResource):
             "dataset": doc["dataset"],
             "output": doc.get("output"),
             "description": doc.get("description"),
+            **doc.get("_server", {}),
             "created_at": iso(doc["created_at"]),
             "started_at": iso(marks.get(S.RUNNING.value)),
             "completed_at": iso(marks.get(status.value)) if status.is_terminal else None,
@@ -95,7 +101,10 @@ class BatchJobs(LifecycleResource):
 
     # -- operations ---------------------------------------------------------------------------
 
-    def create(self, request: BatchInferenceJobRequest) -> dict[str, Any]:
+    def create(
+        self, request: BatchInferenceJobRequest, *, original: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A new job; `original` is production's request body, shown back as it was sent."""
         ctx = self.ctx
         ctx.require_base_model(request.base_model)
         dataset = self.datasets.connected(request.dataset)
@@ -123,12 +132,17 @@ class BatchJobs(LifecycleResource):
             "output": request.output,
             "description": request.description,
             "created_at": ctx.now(),
+            "_server": request.model_dump(
+                mode="json", include=set(SERVER_SETTINGS), exclude_none=True
+            ),
             "_fate": fate,
             "_file": token,
             "_total": len(rows),
             "_ok": len(results) - failed,
             "_failed": failed,
         }
+        if original is not None:
+            doc["_original"] = original
         ctx.begin(doc, self.plan(doc, S.QUEUED.value))
         self.save(doc)
         return self.view(doc)

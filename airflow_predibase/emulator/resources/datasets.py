@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -155,18 +155,38 @@ class Datasets(LifecycleResource):
             "format": fmt,
             "created_at": self.ctx.now(),
             "size": None,
+            "headers": dict(self.ctx.config.upload_required_headers),
         }
         self.store.put("upload", token, upload)
         target = {"presignedUrl": f"{base_url}{UPLOAD_ROUTE}/{token}", "uploadToken": token}
-        return wire(DatasetUploadTarget, target)
+        # Production announces the headers its storage signed the URL with; the PUT must
+        # send them (the official SDK reads this map).
+        return {**wire(DatasetUploadTarget, target), "requiredHeaders": upload["headers"]}
 
     async def receive_upload(
-        self, token: str, chunks: AsyncIterator[bytes], declared: int | None
+        self,
+        token: str,
+        chunks: AsyncIterator[bytes],
+        declared: int | None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Step 2: the raw PUT. Only the token in the URL authorises it."""
+        """Step 2: the raw PUT. Only the token in the URL authorises it; it must carry the
+        `requiredHeaders` step 1 announced, with their values, as signed storage URLs do."""
         upload = self.store.get("upload", token)
         if upload is None:
             raise ApiError(404, "unknown or expired upload URL")
+        sent = {k.lower(): v for k, v in (headers or {}).items()}
+        missing = [
+            f"{name}: {value}"
+            for name, value in upload.get("headers", {}).items()
+            if sent.get(name.lower()) != value
+        ]
+        if missing:
+            raise ApiError(
+                403,
+                "the upload PUT must send the requiredHeaders from POST /v2/datasets/upload; "
+                f"missing or different: {', '.join(missing)}",
+            )
         limit = self.ctx.config.max_upload_bytes
         if declared is not None and declared > limit:
             raise ApiError(413, f"file is {declared} bytes, over the {self._limit()} limit")

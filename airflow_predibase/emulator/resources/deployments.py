@@ -15,13 +15,16 @@ from typing import Any
 
 from airflow_predibase.client.models import (
     Deployment,
+    DeploymentConfig,
     DeploymentRequest,
     DeploymentStatus,
     DeploymentUpdateRequest,
 )
+from airflow_predibase.client.models.configs import SECRET_FIELDS
 from airflow_predibase.emulator.errors import ApiError
 from airflow_predibase.emulator.lifecycle import GONE, Phase
 from airflow_predibase.emulator.resources._base import LifecycleResource
+from airflow_predibase.emulator.spec import require_accelerator
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.wire import iso, wire
 from airflow_predibase.kinds import DEPLOYMENT
@@ -29,20 +32,13 @@ from airflow_predibase.kinds import DEPLOYMENT
 S = DeploymentStatus
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ADAPTER_ID = re.compile(r"^[^/\s]+/[1-9][0-9]*$")
-SETTINGS = (
-    "accelerator",
-    "min_replicas",
-    "max_replicas",
-    "cooldown_time",
-    "scale_up_threshold",
-    "quantization",
-    "max_total_tokens",
-    "preloaded_adapters",
-    "prefix_caching",
-    "speculator",
-    "uses_guaranteed_capacity",
-    "description",
+#: Every setting of `DeploymentConfig` a deployment keeps and shows back: all but the
+#: secrets (`hf_token` is used to pull the model and never stored).
+SETTINGS: tuple[str, ...] = tuple(
+    name for name in DeploymentConfig.model_fields if name not in SECRET_FIELDS
 )
+#: Where a compute spec names the serving hardware.
+SKU_FIELD = "compute_spec.requests.inference.sku"
 
 
 def default_settings() -> dict[str, Any]:
@@ -111,7 +107,11 @@ class Deployments(LifecycleResource):
 
     # -- control plane ------------------------------------------------------------------------
 
-    def create(self, request: DeploymentRequest) -> dict[str, Any]:
+    def create(
+        self, request: DeploymentRequest, *, extras: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A new deployment. `extras`: production's settings the seed has no field for
+        (camelCase, shown back in the platform view's `config`)."""
         if not _NAME.match(request.name):
             raise ApiError(
                 400,
@@ -122,6 +122,15 @@ class Deployments(LifecycleResource):
         self.ctx.require_base_model(request.base_model)
         config = default_settings()
         config.update(self._settings(request))
+        sku = self._sku(config)
+        if sku is not None:
+            if request.accelerator is not None and request.accelerator != sku:
+                raise ApiError(
+                    400,
+                    f"field '{SKU_FIELD}': {sku} disagrees with accelerator "
+                    f"{request.accelerator}; give one of them",
+                )
+            config["accelerator"] = sku
         self._check(config)
         error = self.take_failure()
         doc: Doc = {
@@ -131,6 +140,7 @@ class Deployments(LifecycleResource):
             "created_at": self.ctx.now(),
             "updated_at": None,
             "_fate": S.READY.value if error is None else S.FAILED.value,
+            "_extras": extras or {},
         }
         if error is not None:
             doc["_error"] = error
@@ -139,7 +149,13 @@ class Deployments(LifecycleResource):
         self.store.delete(DELETED, request.name)
         return self.view(doc)
 
-    def update(self, name: str, request: DeploymentUpdateRequest) -> dict[str, Any]:
+    def update(
+        self,
+        name: str,
+        request: DeploymentUpdateRequest,
+        *,
+        extras: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         doc = self.load(name)
         status = S(self.status(doc))
         # Not serving and not settled: still coming up, or going away.
@@ -153,15 +169,17 @@ class Deployments(LifecycleResource):
             )
         changes = self._settings(request)
         current = doc["config"]["accelerator"]
-        if "accelerator" in changes and changes["accelerator"] != current:
+        asked = self._sku(changes) or changes.get("accelerator")
+        if asked is not None and asked != current:
             raise ApiError(
                 400,
                 f"the accelerator cannot be changed by an update (deployment {name!r} runs on "
-                f"{current}, asked for {changes['accelerator']}); create a new deployment",
+                f"{current}, asked for {asked}); create a new deployment",
             )
         config = {**doc["config"], **changes}
         self._check(config)
         doc["config"] = config
+        doc["_extras"] = {**doc.get("_extras", {}), **(extras or {})}
         doc["updated_at"] = self.ctx.now()
         doc["_last_used"] = self.ctx.now()
         self.ctx.begin(doc, self.plan(doc, S.UPDATING.value))
@@ -181,11 +199,24 @@ class Deployments(LifecycleResource):
         """When deployment `name` was deleted (`deleted_at`), if it was and is not back."""
         return self.store.get(DELETED, name)
 
-    @staticmethod
-    def _settings(request: DeploymentRequest | DeploymentUpdateRequest) -> dict[str, Any]:
-        """The configuration fields the request sets (unknown extras are ignored)."""
-        sent = request.model_dump(exclude_none=True)
-        return {key: value for key, value in sent.items() if key in SETTINGS}
+    def _settings(self, request: DeploymentRequest | DeploymentUpdateRequest) -> dict[str, Any]:
+        """The configuration fields the request sets, accelerator checked (unknown extras
+        and secrets are dropped)."""
+        sent = request.model_dump(mode="json", exclude_none=True, include=set(SETTINGS))
+        if "accelerator" in sent:
+            sent["accelerator"] = require_accelerator(
+                sent["accelerator"], "accelerator", self.ctx.config.accelerators
+            )
+        return sent
+
+    def _sku(self, settings: dict[str, Any]) -> str | None:
+        """The accelerator a compute spec in `settings` asks for (checked), if it has one."""
+        spec = settings.get("compute_spec")
+        if spec is None:
+            return None
+        return require_accelerator(
+            spec["requests"]["inference"]["sku"], SKU_FIELD, self.ctx.config.accelerators
+        )
 
     @staticmethod
     def _check(config: dict[str, Any]) -> None:

@@ -25,10 +25,16 @@ from airflow_predibase.emulator.resources.datasets import Datasets
 from airflow_predibase.emulator.resources.repos import Repos
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.tabular import train_rows
-from airflow_predibase.emulator.wire import iso, wire
+from airflow_predibase.emulator.wire import iso, wire, without_secrets
 from airflow_predibase.kinds import FINETUNING_JOB
 
 S = FinetuningJobStatus
+#: The request's fields that are the job's own columns; every other field is a setting,
+#: kept and shown back as sent (secrets by name only).
+_OWN_FIELDS = frozenset({"base_model", "dataset", "repo", "adapter_type", "task", "description"})
+SETTINGS: tuple[str, ...] = tuple(
+    name for name in FinetuningJobRequest.model_fields if name not in _OWN_FIELDS
+)
 _BATCH_SIZE = 8
 #: A job doomed by its data fails this far into training, as preprocessing would.
 _DOOMED_FRACTION = 0.2
@@ -99,6 +105,7 @@ class FinetuningJobs(LifecycleResource):
             "adapter_type": doc["adapter_type"],
             "task": doc["task"],
             "description": doc.get("description"),
+            **doc.get("_settings", {}),
             "created_at": iso(doc["created_at"]),
             "started_at": iso(marks.get(S.TRAINING.value)),
             "completed_at": iso(marks.get(status.value)) if status.is_terminal else None,
@@ -135,7 +142,15 @@ class FinetuningJobs(LifecycleResource):
 
     # -- operations ---------------------------------------------------------------------------
 
-    def create(self, request: FinetuningJobRequest) -> dict[str, Any]:
+    def create(
+        self,
+        request: FinetuningJobRequest,
+        *,
+        task: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new job. `task` overrides the request's; `params` is production's `params`
+        object, kept to be shown back as it was sent (secrets by name only)."""
         ctx = self.ctx
         ctx.require_base_model(request.base_model, finetuning=True)
         dataset = self.datasets.connected(request.dataset)
@@ -150,13 +165,14 @@ class FinetuningJobs(LifecycleResource):
                     f"cannot continue from {request.continue_from_version}: it was trained on "
                     f"{parent['base_model']}, not {request.base_model}",
                 )
-        task = request.task or "sft"
+        task = task or request.task or "sft"
         epochs = request.epochs or 3
         table = self.datasets.table(dataset)
         rows = train_rows(table)
         fate: dict[str, Any] = {"status": S.COMPLETED.value}
         try:
-            # The same rules the operator's pre-upload check applies (dataset_files).
+            # The same rules the operator's pre-upload check applies: the columns of
+            # dataset_files.TASK_COLUMNS, for every task and both dialects.
             check_rows(table.rows, f"dataset {request.dataset!r}", task)
         except DatasetFileError as error:
             fate = {"status": S.ERRORED.value, "error": str(error)}
@@ -175,13 +191,41 @@ class FinetuningJobs(LifecycleResource):
             "task": task,
             "description": request.description,
             "created_at": ctx.now(),
+            "_settings": without_secrets(
+                request.model_dump(mode="json", include=set(SETTINGS), exclude_none=True)
+            ),
             "_version": version,
             "_fate": fate,
             "_epochs": epochs,
             "_total_steps": request.train_steps
             or epochs * max(1, math.ceil(len(rows) / _BATCH_SIZE)),
         }
+        hardware = request.compute_spec.requests if request.compute_spec else None
+        if hardware is not None:
+            doc["_accelerator"] = hardware.trainer.sku
+        if params is not None:
+            doc["_params"] = without_secrets(params)
         ctx.begin(doc, self.plan(doc, S.QUEUED.value))
+        self.save(doc)
+        return self.view(doc)
+
+    def update_params(
+        self, job_id: str, params: dict[str, Any], settings: FinetuningJobRequest
+    ) -> dict[str, Any]:
+        """Production's `PUT .../{uuid}/config`: new settings for a job not yet training
+        (`params` as sent, `settings` the same in the seed's request)."""
+        doc = self.load(job_id)
+        status = S(self.status(doc))
+        if status != S.QUEUED:
+            raise ApiError(
+                409,
+                f"fine-tuning job {job_id!r} is {status}; only a queued job's "
+                "config can be changed",
+            )
+        doc["_params"] = without_secrets(params)
+        doc["_settings"] = without_secrets(
+            settings.model_dump(mode="json", include=set(SETTINGS), exclude_none=True)
+        )
         self.save(doc)
         return self.view(doc)
 

@@ -137,6 +137,31 @@ class Repos(Resource):
     def version(self, repo: str, version: int) -> dict[str, Any]:
         return self._version_view(repo, self._entry(repo, version))
 
+    def entry(self, repo: str, version: int) -> Doc:
+        """The stored record of version `repo/version` (404 if there is none)."""
+        return self._entry(repo, version)
+
+    def version_status(self, entry: Doc) -> AdapterVersionStatus:
+        return _VERSION_STATUS.get(self._job_status(entry), AdapterVersionStatus.PENDING)
+
+    def set_archived(self, repo: str, version: int, archived: bool) -> None:
+        """Archive or unarchive one version (production's `PUT .../version/{tag}`)."""
+        doc = self.load(repo)
+        self._entry(repo, version)["archived"] = archived
+        for entry in doc["versions"]:
+            if entry["version"] == version:
+                entry["archived"] = archived
+        self.save(doc)
+
+    def delete_version(self, repo: str, version: int) -> None:
+        """Forget one version; its number is never reused (production's `DELETE`)."""
+        doc = self.load(repo)
+        entry = self._entry(repo, version)
+        if not self._job_status(entry).is_terminal:
+            raise ApiError(409, f"adapter version {repo}/{version} is still training")
+        doc["versions"] = [e for e in doc["versions"] if e["version"] != version]
+        self.save(doc)
+
     def ready_version(self, adapter_id: str) -> Doc:
         """The version `repo/N`, which must exist (404) and be ready (404: not loadable yet)."""
         repo, _, number = adapter_id.rpartition("/")
