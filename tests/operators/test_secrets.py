@@ -168,9 +168,6 @@ def test_error_messages_never_hold_the_token(
             hf_token=AirflowSecret.connection("huggingface"),
             deferrable=False,
         )
-        conn = json.loads(emulator.connection_json())
-        conn["extra"]["dialect"] = "spec"  # the dialect whose emulator checks accelerators
-        monkeypatch.setenv("AIRFLOW_CONN_PREDIBASE_DEFAULT", json.dumps(conn))
     else:
         # A setting that only fails once rendered, with the token already read.
         op = finetune_operator(

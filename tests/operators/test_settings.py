@@ -335,15 +335,25 @@ def test_a_token_alone_does_not_update_a_deployment(wiretap: Any, monkeypatch: p
     assert wiretap.bodies("PUT", "/deployments") == []
 
 
-@pytest.mark.parametrize(
-    "dialect",
-    ["spec", "platform"],
-)
+@pytest.fixture
+def both_dialects(emulator: Any) -> Iterator[Wiretap]:
+    """An emulator that speaks both dialects (`--dialect default`), whatever the session's
+    speaks, behind a recording proxy."""
+    from airflow_predibase.emulator.server import EmulatorServer
+
+    with EmulatorServer(dialect="default", profile=emulator.config.profile) as server:
+        tap = Wiretap(server)
+        yield tap
+        tap.close()
+
+
+@pytest.mark.parametrize("dialect", ["spec", "platform"])
 def test_an_accelerator_outside_the_known_table_is_sent_and_the_server_answers_for_it(
-    wiretap: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch, dialect: str
+    both_dialects: Wiretap, monkeypatch: pytest.MonkeyPatch, dialect: str
 ):
     """Accelerators are open: parsing accepts any ID; the server's 400 becomes an error
-    that names the field and the IDs the server reports, not retried."""
+    that names the field and the IDs the server reports, not retried. In both dialects."""
+    wiretap, emulator = both_dialects, both_dialects.emulator
     monkeypatch.setenv(CONNECTION_ENV, wiretap.connection_json(dialect=dialect))
     op = deploy(accelerator="b200_192gb_100")  # no error when the DAG is parsed
     with pytest.raises(PredibaseInvalidParameter) as error:
