@@ -41,6 +41,15 @@ pytest: $(STAMP) $(SDK_STAMP)
 
 test: sdk-venv lint types pytest dist-check
 
+# `make test-dialects`: the operator, sensor and `dags test` suites again, unchanged and with
+# the default connection settings, against an emulator that speaks only the seed spec and
+# then only production's wire format (`make test` runs them against one that speaks both).
+# See docs/platform.md.
+.PHONY: test-dialects
+test-dialects: $(STAMP)
+	PREDIBASE_EMULATOR_DIALECT=spec $(BIN)/python -m pytest -q tests/operators tests/sensors tests/dags
+	PREDIBASE_EMULATOR_DIALECT=platform $(BIN)/python -m pytest -q tests/operators tests/sensors tests/dags
+
 # `make dist-check`: build the sdist, and the wheel from it, into a temp dir; check both as a
 # package index would (`twine check --strict`: metadata and the README as long description);
 # then test what they contain (tests/distributions, on these very files).
