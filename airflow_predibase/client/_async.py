@@ -55,6 +55,11 @@ from airflow_predibase.client.models import (
     ServingInfo,
     StreamEvent,
 )
+from airflow_predibase.client.models.training import (
+    FinetuningCostEstimate,
+    FinetuningTimeline,
+    TrainingMetrics,
+)
 from airflow_predibase.client.settings import ClientSettings
 
 T = TypeVar("T")
@@ -304,3 +309,41 @@ class AsyncPredibaseClient(DialectAware, ClientCore):
 
     async def info(self, deployment: str) -> ServingInfo:
         return await self._run(ops.info(deployment))
+
+    # -- adapter versions (retention) -------------------------------------------------------
+
+    async def list_adapter_versions(self, repo: str) -> list[AdapterVersion]:
+        return await self._run(ops.list_adapter_versions(repo))
+
+    async def archive_adapter_version(self, repo: str, version: int) -> AdapterVersion:
+        return await self._run(ops.set_adapter_version_archived(repo, version, True))
+
+    async def unarchive_adapter_version(self, repo: str, version: int) -> AdapterVersion:
+        return await self._run(ops.set_adapter_version_archived(repo, version, False))
+
+    async def delete_adapter_version(self, repo: str, version: int) -> None:
+        return await self._run(ops.delete_adapter_version(repo, version))
+
+    # -- training records: cost estimate, timeline, metrics ---------------------------------
+
+    async def estimate_finetuning_cost(
+        self, request: FinetuningJobRequest
+    ) -> FinetuningCostEstimate | None:
+        """The platform's cost estimate for `request` (US dollars), asked as the SDK asks it
+        before a create; None where the server has none (the seed spec)."""
+        return await self._run(ops.estimate_finetuning_cost(request))
+
+    async def get_finetuning_timeline(self, job_id: str) -> FinetuningTimeline | None:
+        """When each status of the job began; None where the server keeps no timeline."""
+        return await self._run(ops.get_finetuning_timeline(job_id))
+
+    async def read_finetuning_metrics(
+        self, job_id: str, *, budget: float = 30.0
+    ) -> list[TrainingMetrics] | None:
+        """A finished job's metrics stream (production's websocket), one entry per message;
+        None where it cannot be read. Read in a worker thread: it is one short exchange."""
+        from airflow_predibase.client._metrics_stream import read_metrics
+
+        if (await self.resolve_dialect()).dialect != "platform":
+            return None
+        return await asyncio.to_thread(read_metrics, self.settings, job_id, budget=budget)

@@ -64,6 +64,8 @@ from airflow_predibase.client.models import (
     ServingInfo,
     StreamEvent,
 )
+from airflow_predibase.client.models.repos import AdapterVersionUpdate
+from airflow_predibase.client.models.training import FinetuningCostEstimate, FinetuningTimeline
 
 #: MIME types of the formats the platform accepts, by file extension.
 UPLOAD_MIME_TYPES = {
@@ -336,3 +338,52 @@ def health(deployment: str) -> Op[bool]:
 
 def info(deployment: str) -> Op[ServingInfo]:
     return one(ApiRequest("GET", "/info", plane="serving", deployment=deployment), ServingInfo)
+
+
+# -- adapter versions: list, archive, unarchive, delete (retention) ------------------------
+# The same paths in both dialects: the SDK's `adapters.archive|unarchive|delete` send
+# `PUT|DELETE /v2/repos/{repo}/version/{tag}`, and the seed has no other route for it.
+
+
+def list_adapter_versions(repo: str) -> Op[list[AdapterVersion]]:
+    """Every version of `repo` (archived ones too), oldest first, each naming its repo."""
+    found = yield from get_repo(repo)
+    versions = [v if v.repo else v.model_copy(update={"repo": repo}) for v in found.versions]
+    return sorted(versions, key=lambda v: v.version)
+
+
+def set_adapter_version_archived(repo: str, version: int, archived: bool) -> Op[AdapterVersion]:
+    body = AdapterVersionUpdate(archived=archived).to_body()
+    # Setting a flag twice has the effect of setting it once: safe to retry.
+    call = ApiRequest(
+        "PUT", f"/repos/{seg(repo)}/version/{seg(version)}", json=body, idempotent=True
+    )
+    found = yield from one_or(call, AdapterVersion, lambda: get_adapter_version(repo, version))
+    return found if found.repo else found.model_copy(update={"repo": repo})
+
+
+def delete_adapter_version(repo: str, version: int) -> Op[None]:
+    """Delete one version (its number is never reused). A retry after an unknown outcome may
+    answer 404: the caller decides whether that means done."""
+    call = ApiRequest("DELETE", f"/repos/{seg(repo)}/version/{seg(version)}", idempotent=True)
+    return nothing(call)
+
+
+# -- training records: cost estimate and timeline ------------------------------------------
+
+
+def _no_record() -> Op[None]:
+    """The seed spec has neither record: nothing is sent."""
+    return None
+    yield  # a generator that asks nothing
+
+
+def estimate_finetuning_cost(request: FinetuningJobRequest) -> Op[FinetuningCostEstimate | None]:
+    """The platform's estimate for `request`, or None where there is none (the seed spec,
+    or a server without the route)."""
+    return per_dialect(_no_record, lambda: platform.estimate_finetuning_cost(request))
+
+
+def get_finetuning_timeline(job_id: str) -> Op[FinetuningTimeline | None]:
+    """When each status of job `job_id` began, or None where the server keeps no timeline."""
+    return per_dialect(_no_record, lambda: platform.get_finetuning_timeline(job_id))

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel
 
-from airflow_predibase.client._base import ApiRequest, seg
+from airflow_predibase.client._base import ApiRequest, decode, parse_model, seg
 from airflow_predibase.client._exchange import Op, many, one, one_or
 from airflow_predibase.client.models import (
     BatchInferenceJob,
@@ -38,6 +38,7 @@ from airflow_predibase.client.models import (
     FinetuningJobRequest,
 )
 from airflow_predibase.client.models._wire_shapes import camel
+from airflow_predibase.client.models.training import FinetuningCostEstimate, FinetuningTimeline
 
 #: Fine-tuning fields sent beside `params`, with their wire names.
 FINETUNING_TOP_LEVEL = {
@@ -166,3 +167,49 @@ def cancel_batch_inference_job(job_id: str) -> Op[BatchInferenceJob]:
 def get_batch_inference_results(job_id: str) -> Op[BatchInferenceResults]:
     call = ApiRequest("GET", f"/batch-inference/{seg(job_id)}/results")
     return one(call, BatchInferenceResults)
+
+
+# -- training records: cost estimate and timeline (production only) -----------------------
+
+#: Answers meaning "this server has no such record": the operation returns None.
+NO_RECORD = frozenset({404, 405, 501})
+
+
+def cost_estimate_body(request: FinetuningJobRequest) -> dict[str, Any]:
+    """The body `FinetuningJobs.estimate_cost` sends with its GET."""
+    sampling = request.sampling_params
+    return {
+        "baseModel": request.base_model,
+        "datasetName": request.dataset,
+        # The SDK's configs always carry these (its defaults: `sft`, `lora`).
+        "taskType": request.task or "sft",
+        "adapterType": request.adapter_type or "lora",
+        "epochs": request.epochs,
+        "trainSteps": request.train_steps,
+        "numGenerations": request.num_generations,
+        "maxTokens": sampling.max_tokens if sampling is not None else None,
+    }
+
+
+def estimate_finetuning_cost(request: FinetuningJobRequest) -> Op[FinetuningCostEstimate | None]:
+    """`GET /v2/finetuning/jobs/cost-estimate` with a JSON body, as the SDK sends it; None
+    when the server has no such route."""
+    call = ApiRequest(
+        "GET",
+        "/finetuning/jobs/cost-estimate",
+        json=cost_estimate_body(request),
+        ok_statuses=NO_RECORD,
+    )
+    response = yield call
+    if response.status_code in NO_RECORD:
+        return None
+    return parse_model(call, response, FinetuningCostEstimate)
+
+
+def get_finetuning_timeline(job_id: str) -> Op[FinetuningTimeline | None]:
+    """`GET /v2/finetuning/jobs/{uuid}/timeline`; None when the server has no such route."""
+    call = ApiRequest("GET", f"/finetuning/jobs/{seg(job_id)}/timeline", ok_statuses=NO_RECORD)
+    response = yield call
+    if response.status_code in NO_RECORD:
+        return None
+    return FinetuningTimeline.from_wire(decode(call, response))

@@ -50,6 +50,11 @@ from airflow_predibase.client.models import (
     ServingInfo,
     StreamEvent,
 )
+from airflow_predibase.client.models.training import (
+    FinetuningCostEstimate,
+    FinetuningTimeline,
+    TrainingMetrics,
+)
 from airflow_predibase.client.settings import ClientSettings
 
 T = TypeVar("T")
@@ -307,3 +312,45 @@ class PredibaseClient(DialectAware, ClientCore):
 
     def info(self, deployment: str) -> ServingInfo:
         return self._run(ops.info(deployment))
+
+    # -- adapter versions (retention) -------------------------------------------------------
+
+    def list_adapter_versions(self, repo: str) -> list[AdapterVersion]:
+        """Every version of `repo`, archived ones too, oldest first."""
+        return self._run(ops.list_adapter_versions(repo))
+
+    def archive_adapter_version(self, repo: str, version: int) -> AdapterVersion:
+        """Archive `repo/version` (hidden, weights kept; undo with `unarchive_adapter_version`)."""
+        return self._run(ops.set_adapter_version_archived(repo, version, True))
+
+    def unarchive_adapter_version(self, repo: str, version: int) -> AdapterVersion:
+        return self._run(ops.set_adapter_version_archived(repo, version, False))
+
+    def delete_adapter_version(self, repo: str, version: int) -> None:
+        """Delete `repo/version` for good; its number is never reused."""
+        return self._run(ops.delete_adapter_version(repo, version))
+
+    # -- training records: cost estimate, timeline, metrics ---------------------------------
+
+    def estimate_finetuning_cost(
+        self, request: FinetuningJobRequest
+    ) -> FinetuningCostEstimate | None:
+        """The platform's cost estimate for `request` (US dollars), asked as the SDK asks it
+        before a create; None where the server has none (the seed spec)."""
+        return self._run(ops.estimate_finetuning_cost(request))
+
+    def get_finetuning_timeline(self, job_id: str) -> FinetuningTimeline | None:
+        """When each status of the job began; None where the server keeps no timeline."""
+        return self._run(ops.get_finetuning_timeline(job_id))
+
+    def read_finetuning_metrics(
+        self, job_id: str, *, budget: float = 30.0
+    ) -> list[TrainingMetrics] | None:
+        """A finished job's metrics stream (production's websocket), one entry per message;
+        None where it cannot be read (the seed spec, no `websockets` package, a refusal).
+        Blocking only: the operator reads it on the worker once the job is over."""
+        from airflow_predibase.client._metrics_stream import read_metrics
+
+        if self.resolve_dialect().dialect != "platform":
+            return None
+        return read_metrics(self.settings, job_id, budget=budget)

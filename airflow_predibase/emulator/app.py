@@ -25,6 +25,7 @@ from airflow_predibase.emulator.config import EmulatorConfig
 from airflow_predibase.emulator.dialect import PLATFORM, SPEC
 from airflow_predibase.emulator.errors import ApiError, error_body, is_serving_path
 from airflow_predibase.emulator.faults import FaultMiddleware
+from airflow_predibase.emulator.routes_adapter_versions import seed_version_routes
 from airflow_predibase.emulator.routes_admin import AdminRoutes
 from airflow_predibase.emulator.routes_console import ConsoleRoutes
 from airflow_predibase.emulator.routes_control import ControlRoutes
@@ -110,6 +111,7 @@ def create_app(
     platform = PlatformRoutes(backend, control)
     # The platform's routes come before the seed's: they decide shared paths (dialect.py).
     control_routes = [*platform.body_routes(), *platform.platform_routes()]
+    control_routes[:0] = seed_version_routes(backend, config.dialect)  # before the 4xx
     if config.dialect != SPEC:
         control_routes += platform.read_routes()
     if config.dialect == PLATFORM:

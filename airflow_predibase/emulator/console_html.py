@@ -70,8 +70,11 @@ def link_list(items: Sequence[tuple[str, str, str]]) -> str:
     return f"<ul>{rows}</ul>"
 
 
-def loss_svg(points: Sequence[tuple[int, float]], total_steps: int) -> str:
-    """The training loss as an inline SVG line: x is the step (0 to total), y the loss."""
+def loss_svg(
+    points: Sequence[tuple[int, float]], total_steps: int, latest: float | None = None
+) -> str:
+    """The training loss as an inline SVG line: x is the step (0 to total), y the loss;
+    labelled with `latest`, the loss the job reports now (default: the last point's)."""
     width, height, pad = 520, 220, 40
     if not points:
         return '<p class="note">No training step yet.</p>'
@@ -85,6 +88,8 @@ def loss_svg(points: Sequence[tuple[int, float]], total_steps: int) -> str:
 
     line = " ".join(xy(step, loss) for step, loss in points)
     last_step, last_loss = points[-1]
+    if latest is not None:
+        last_loss = latest
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="training loss by step">'

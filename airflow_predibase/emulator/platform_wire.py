@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_predibase.client.models._wire_shapes import camel
 from airflow_predibase.emulator.store import Doc
+from airflow_predibase.emulator.training_curves import Checkpoint, best
 
 _NAMESPACE = uuid.UUID("6f1c1f8e-4a0b-4d4e-9a53-7e6d2b8f0c11")
 #: Where uploaded files live on the platform (the SDK's default connection name).
@@ -226,22 +227,47 @@ def batch_job(seed: dict[str, Any], doc: Doc, results_url: str | None) -> dict[s
 
 
 def metrics_message(
-    job: dict[str, Any], progress: dict[str, Any] | None, task: str
+    job: dict[str, Any],
+    progress: dict[str, Any] | None,
+    task: str,
+    checkpoints: tuple[Checkpoint, ...] = (),
+    tokens: int | None = None,
 ) -> dict[str, Any]:
-    """One message of the metrics websocket, as `_FinetuningMetrics` reads it."""
+    """One message of the metrics websocket, as `_FinetuningMetrics` reads it.
+
+    `checkpoints` are the evaluations reached when the message is sent; the last one gives
+    the message's losses, and the best of them the `best_*` fields.
+    """
     progress = progress or {}
     steps = int(progress.get("step") or 0)
     total = int(progress.get("total_steps") or 0)
     done = job["status"] in ("completed", "errored", "canceled", "stopped")
+    latest = checkpoints[-1] if checkpoints else None
     data: dict[str, Any] = {
-        "steps": steps,
-        "checkpoint_number": steps,
-        "epoch": int(progress.get("epoch") or 0),
-        "train_metrics_loss": progress.get("train_loss"),
+        "steps": latest.step if latest else steps,
+        "checkpoint_number": latest.number if latest else 0,
+        "epoch": latest.epoch if latest else int(progress.get("epoch") or 0),
+        "train_metrics_loss": latest.train_loss if latest else progress.get("train_loss"),
         "learning_rate": 0.0002,
+        "batch_size": 8,
     }
-    if task == "grpo" and steps:
-        loss = float(progress.get("train_loss") or 0.0)
+    if latest is not None:
+        top = best(checkpoints)
+        assert top is not None
+        data |= {
+            "validation_metrics_loss": latest.validation_loss,
+            "best_validation_metrics_loss": top.validation_loss,
+            "best_valid_metric": top.validation_loss,
+            "best_eval_metric_checkpoint_number": top.number,
+            "best_eval_metric_steps": top.step,
+            "best_eval_metric_epoch": top.epoch,
+            "best_train_metrics_loss": min(c.train_loss for c in checkpoints),
+            "last_improvement_steps": latest.step - top.step,
+        }
+    if tokens is not None:
+        data["total_tokens_used"] = tokens
+    if task == "grpo" and data["steps"]:
+        loss = float(data["train_metrics_loss"] or 0.0)
         data["grpo_train_rewards"] = {
             "total_reward": round(1.0 - loss / 3, 4),
             "total_reward_std": 0.1,

@@ -120,7 +120,9 @@ class ConsoleRoutes:
                 ("train_loss", progress.get("train_loss")),
             ]
         )
-        svg = html.loss_svg(loss_curve(progress), int(progress["total_steps"]))
+        svg = html.loss_svg(
+            loss_curve(progress), int(progress["total_steps"]), progress.get("train_loss")
+        )
         return f"<h2>Training loss</h2>{svg}{summary}"
 
     def _missing(self, kind: ResourceKind, key: str, title: str) -> HTMLResponse:

@@ -106,12 +106,29 @@ class TrainingHandlers(PlatformBase):
             return
         await websocket.accept()
         task = str(shape.job_params(jobs.load(job_id)).get("task") or "sft")
+        # Like production, a new connection first replays every checkpoint reached so far
+        # (the SDK reconnects and skips the checkpoints it has already shown).
+        sent = 0
         try:
             while True:
-                seed = jobs.get(job_id)
-                message = shape.metrics_message(seed, seed.get("progress"), task)
-                await websocket.send_json(message)
-                if message["meta"]["is_completed"]:
+                seed, doc, step, over = jobs.trained_steps(job_id)
+                curve = jobs.curve(doc)
+                reached = curve.reached(step)
+                for count in range(sent + 1, len(reached) + 1):
+                    message = shape.metrics_message(
+                        {**seed, "status": "training"},
+                        {**(seed.get("progress") or {}), "step": reached[count - 1].step},
+                        task,
+                        reached[:count],
+                        curve.tokens(reached[count - 1].step),
+                    )
+                    await websocket.send_json(message)
+                sent = len(reached)
+                if over:
+                    final = shape.metrics_message(
+                        seed, seed.get("progress"), task, reached, curve.tokens(step)
+                    )
+                    await websocket.send_json(final)
                     break
                 await self.backend.clock.sleep(_METRICS_EVERY)
         except WebSocketDisconnect:

@@ -155,11 +155,26 @@ async def walk(call: Recorder, source: Path) -> None:
     assert job.base_model == base
     assert job.description == "marker-1"
     assert job.id in {j.id for j in await call("list_finetuning_jobs")}
+    # training records: production's only (None, with nothing sent, where the client speaks
+    # the seed spec); tests/client/test_client_training_records.py in depth
+    records = [
+        await call(
+            "estimate_finetuning_cost", FinetuningJobRequest(base_model=base, dataset="train")
+        ),
+        await call("get_finetuning_timeline", job.id),
+        await call("read_finetuning_metrics", job.id),
+    ]
+    seed = call.client.dialect.dialect == "spec"
+    assert [r is None for r in records] == [seed] * 3, records
     version = await call("get_adapter_version", "support", 1)
     assert version.adapter_id == "support/1"
     assert version.status.is_success, version
     assert version.finetuning_job == job.id
     assert [v.version for v in (await call("get_repo", "support")).versions] == [1]
+    # adapter versions (retention): tests/client/test_client_adapter_versions.py in depth
+    assert [v.adapter_id for v in await call("list_adapter_versions", "support")] == ["support/1"]
+    assert (await call("archive_adapter_version", "support", 1)).archived is True
+    assert (await call("unarchive_adapter_version", "support", 1)).archived is False
     await call("create_repo", RepoRequest(name="scratch"))
     other = await call(
         "create_finetuning_job",
@@ -218,6 +233,8 @@ async def walk(call: Recorder, source: Path) -> None:
     assert (await call("cancel_batch_inference_job", doomed.id)).id == doomed.id
 
     await call("delete_deployment", "dep")
+    await call("delete_adapter_version", "support", 1)
+    assert await call("list_adapter_versions", "support") == []
     await call("create_repo", RepoRequest(name="empty"))
     await call("delete_repo", "empty")
 

@@ -53,6 +53,7 @@ def world(
         emu = Emu(server, clock)
         world = World(emu)
         adapter = emu.adapter("rp", sentiment_rows())
+        emu.adapter("retired", sentiment_rows())  # deleteAdapterVersion deletes it
         emu.dataset("ds", sentiment_rows(8))
         job = emu.job("rp", "ds")
         world.ids["job"] = job["id"]
@@ -167,6 +168,14 @@ VALID: dict[str, Case] = {
     "listRepos": lambda w: ("listRepos", call(w, "GET", "/v2/repos")),
     "getRepo": lambda w: ("getRepo", call(w, "GET", "/v2/repos/rp")),
     "getAdapterVersion": lambda w: ("getAdapterVersion", call(w, "GET", "/v2/repos/rp/version/1")),
+    "updateAdapterVersion": lambda w: (
+        "updateAdapterVersion",
+        call(w, "PUT", "/v2/repos/rp/version/1", {"archived": False}),
+    ),
+    "deleteAdapterVersion": lambda w: (
+        "deleteAdapterVersion",
+        call(w, "DELETE", "/v2/repos/retired/version/1"),
+    ),
     "deleteRepo": lambda w: (
         "deleteRepo",
         _then(w, ("POST", "/v2/repos", {"name": "doomed"}), "DELETE", "/v2/repos/{name}"),
@@ -442,6 +451,7 @@ def mutations(valid: dict[str, Any], schema: dict[str, Any]) -> Iterator[tuple[s
 
 BODIES: dict[str, tuple[str, Callable[[World], dict[str, Any]]]] = {
     "createRepo": ("/v2/repos", lambda w: {"name": "m", "description": "d"}),
+    "updateAdapterVersion": ("/v2/repos/rp/version/1", lambda w: {"archived": False}),
     "createDataset": (
         "/v2/datasets",
         lambda w: {"name": "m", "source": "/x.csv", "description": "d"},

@@ -18,6 +18,13 @@ class RepoRequest(RequestModel):
     description: str | None = Field(default=None, description="Free text.")
 
 
+class AdapterVersionUpdate(RequestModel):
+    """Body of `PUT /repos/{repo}/version/{n}`: archive or unarchive one version (the SDK's
+    `adapters.archive` / `adapters.unarchive`)."""
+
+    archived: bool = Field(description="True hides the version; false shows it again.")
+
+
 class AdapterVersion(WireModel):
     """One trained adapter, addressed as `<repo>/<version>` (seed shape, or production's:
     `tag`, `baseModel`, `adapterPath`, `finetuningJob: {uuid, error}`)."""

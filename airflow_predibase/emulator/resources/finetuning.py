@@ -25,6 +25,7 @@ from airflow_predibase.emulator.resources.datasets import Datasets
 from airflow_predibase.emulator.resources.repos import Repos
 from airflow_predibase.emulator.store import Doc
 from airflow_predibase.emulator.tabular import train_rows
+from airflow_predibase.emulator.training_curves import Curve, curve
 from airflow_predibase.emulator.wire import iso, wire, without_secrets
 from airflow_predibase.kinds import FINETUNING_JOB
 
@@ -46,19 +47,17 @@ def _loss(fraction: float) -> float:
 
 
 def loss_curve(progress: dict[str, Any] | None, limit: int = 200) -> list[tuple[int, float]]:
-    """(step, train_loss) at the steps reached so far, at most `limit` of them evenly spread.
+    """(step, loss) of the training-loss trend at the steps reached so far, at most `limit`
+    of them evenly spread, for the console's drawing.
 
-    The same curve the job's `progress.train_loss` follows; the last point is the loss the
-    job reports now. Empty before the first step.
+    The noise-free trend: the job's reported `progress.train_loss` and its metrics follow
+    the noisy curve of `training_curves` around it. Empty before the first step.
     """
     if not progress or not progress.get("step"):
         return []
     step, total = int(progress["step"]), int(progress["total_steps"])
     count = min(step, limit)
-    points = [(step * i // count, _loss(step * i // count / total)) for i in range(1, count + 1)]
-    if progress.get("train_loss") is not None:
-        points[-1] = (step, float(progress["train_loss"]))
-    return points
+    return [(step * i // count, _loss(step * i // count / total)) for i in range(1, count + 1)]
 
 
 class FinetuningJobs(LifecycleResource):
@@ -133,12 +132,29 @@ class FinetuningJobs(LifecycleResource):
             done = min(1.0, (ended - started) / self.ctx.profile.finetuning_training)
         total = int(doc["_total_steps"])
         step = int(total * done)
+        curve = self.curve(doc)
+        reached = curve.reached(step)
         return {
             "step": step,
             "total_steps": total,
             "epoch": round(doc["_epochs"] * done, 3),
-            "train_loss": _loss(done) if step > 0 else None,
+            "train_loss": curve.train_loss(step),
+            # Beyond the seed's fields (its `progress` allows more): the last evaluation.
+            "validation_loss": reached[-1].validation_loss if reached else None,
         }
+
+    def curve(self, doc: Doc) -> Curve:
+        """The job's training curve: the same for the same emulator seed, repo and version."""
+        key = f"{self.ctx.config.seed}/{doc['repo']}/{doc['_version']}"
+        return curve(key, int(doc["_total_steps"]), int(doc["_epochs"]), _BATCH_SIZE)
+
+    def trained_steps(self, job_id: str) -> tuple[dict[str, Any], Doc, int, bool]:
+        """The job's view, its stored document, the steps it has trained, and whether it
+        is over."""
+        view = self.get(job_id)
+        progress = view.get("progress") or {}
+        status = S(view["status"])
+        return view, self.load(job_id), int(progress.get("step") or 0), status.is_terminal
 
     # -- operations ---------------------------------------------------------------------------
 
