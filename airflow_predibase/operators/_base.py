@@ -198,9 +198,10 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
         request: Any,
         rerun_on_clear: bool,
         lost_create_window: float,
+        wait: bool = True,
     ) -> Any:
         """Start this task instance's job for `request` exactly once (see _idempotency),
-        publish it, wait.
+        publish it, wait (unless not `wait`: then `_on_started` gives the result at once).
 
         `request` is the request model as it will be sent (its `to_body()` and
         `description`); `create` receives the description with the idempotency marker and
@@ -235,8 +236,24 @@ class PredibaseBaseOperator(PredibaseWaitMixin, BaseOperator):
         context["ti"].xcom_push(key="job_id", value=job.id)
         self._publish(context, self.kind, job.id)
         self.log.info("job %s %s (generation %d)", job.id, resolution.action, resolution.generation)
+        if not wait:
+            return self._on_started(context, job)
         event = self._wait(job, job.id, self._deadline())
         return self._finish(context, event)
+
+    def _on_started(self, context: Any, job: Any) -> Any:
+        """`wait_for_completion=False`: the job exists (its ID is in XCom as `job_id`); log
+        how to wait for it and return its ID."""
+        self.log.info(
+            "not waiting for %s %s (status %s): wait for it with "
+            "WaitForJobSensor(job_id=..., job_type=%r), reading XCom key 'job_id' of task %s",
+            self.kind.label,
+            job.id,
+            job.status,
+            self.kind.name,
+            self.task_id,
+        )
+        return job.id
 
     def _deadline(self) -> float | None:
         return None if self.timeout is None else time.time() + self.timeout

@@ -191,6 +191,10 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         the answer to its create request is lost, before sending the request again
         (default 120). A job the platform commits later than this can be started twice
         (see docs/idempotency.md).
+    :param wait_for_completion: wait for the job and reconcile its results (True, default);
+        with False, start the job (exactly once, as always) and return its ID at once, also
+        pushed to XCom as ``job_id``, for a ``WaitForJobSensor(job_type=
+        "batch_inference_job")``. Results are then neither downloaded nor reconciled.
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
@@ -222,10 +226,12 @@ class BatchInferenceOperator(PredibaseBaseOperator):
         expected_rows: int | str | None = None,
         rerun_on_clear: bool = True,
         lost_create_window: timedelta | float = LOST_CREATE_WINDOW,
+        wait_for_completion: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_name("dataset", dataset)
+        self.wait_for_completion = wait_for_completion
         if not is_templated(expected_rows):
             coerce_int(expected_rows, "expected_rows")
         self.base_model = base_model
@@ -320,6 +326,7 @@ class BatchInferenceOperator(PredibaseBaseOperator):
             request=request,
             rerun_on_clear=self.rerun_on_clear,
             lost_create_window=self.lost_create_window,
+            wait=self.wait_for_completion,
         )
 
     def _on_success(self, context: Any, event: JobEvent) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""DeployOperator (declarative upsert) and DeleteDeploymentOperator (a teardown)."""
+"""DeployOperator: a declarative upsert of a deployment (its teardown,
+DeleteDeploymentOperator, lives in deployment_teardown.py and is importable from here)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowFailException
 from pydantic import ValidationError
 
 from airflow_predibase.client.errors import (
@@ -21,7 +22,6 @@ from airflow_predibase.client.errors import (
 from airflow_predibase.exceptions import (
     PredibaseInvalidParameter,
     PredibaseJobFailed,
-    PredibaseJobTimeout,
 )
 from airflow_predibase.kinds import DEPLOYMENT
 from airflow_predibase.operators._base import (
@@ -35,15 +35,22 @@ from airflow_predibase.operators._base import (
 )
 from airflow_predibase.operators._settings import AirflowSecret, explain
 from airflow_predibase.operators._validation import check_name
+from airflow_predibase.operators.deployment_teardown import (
+    DeleteDeploymentOperator as DeleteDeploymentOperator,
+)
+from airflow_predibase.operators.deployment_teardown import (
+    check_hourly_rate,
+    delete_and_wait,
+    lifetime_report,
+)
 from airflow_predibase.waiting.events import JobEvent
 
 if TYPE_CHECKING:
-    from airflow_predibase.client import PredibaseClient
     from airflow_predibase.client.models import (
         Deployment,
         DeploymentRequest,
     )
-    from airflow_predibase.lineage import DeleteFacts, DeployFacts
+    from airflow_predibase.lineage import DeployFacts
 
 #: Written into the description of each deployment this provider creates: the task
 #: instance that created it (owns it). Only the owner ever deletes it on a failure or kill.
@@ -145,6 +152,10 @@ class DeployOperator(PredibaseBaseOperator):
     :param delete_on_failure: when the task ends without success, delete the deployment if
         this task instance created it and never saw it serve (a teardown does not run when
         its setup failed). ``False`` leaves it in place whatever happens.
+    :param hourly_rate: what the deployment costs per hour, **as you know it** (your
+        contract or the console's price list, in your currency): the provider knows no
+        prices and never invents one. When this task deletes the deployment it logs how
+        long it lived, and with a rate the cost that lifetime comes to.
     A deployment this task created that is found ``failed`` or ``stopped`` is deleted and
     created again; one being deleted is waited for and created again. A ``failed`` one that
     another task created is refused, never deleted.
@@ -189,10 +200,12 @@ class DeployOperator(PredibaseBaseOperator):
         hf_token: AirflowSecret | dict[str, str] | None = None,
         wait_for_ready: bool = True,
         delete_on_failure: bool = True,
+        hourly_rate: float | None = None,
         poll_interval: float = 15.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(poll_interval=poll_interval, **kwargs)
+        self.hourly_rate = check_hourly_rate(hourly_rate, f"DeployOperator {self.task_id}")
         self.name = name
         self.base_model = base_model
         self.accelerator = accelerator
@@ -515,6 +528,7 @@ class DeployOperator(PredibaseBaseOperator):
             self.log.info("deployment %s has served: leaving it (%s)", name, reason)
             return
         self.log.warning("deleting deployment %s, which never served (%s)", name, reason)
+        self.log.info("%s", lifetime_report(current, self.hourly_rate))
         with contextlib.suppress(NotFoundError, ConflictError):  # gone, or already going
             self.client.delete_deployment(name)
 
@@ -619,105 +633,3 @@ def _server_choices(message: str) -> str | None:
     "unknown accelerator 'x'; valid accelerators: a, b"."""
     found = re.search(r"valid[^:]*:\s*(.+)$", message, flags=re.IGNORECASE | re.DOTALL)
     return found.group(1).strip().rstrip(".") if found else None
-
-
-class DeleteDeploymentOperator(PredibaseBaseOperator):
-    """Delete a deployment and wait until it is gone. Made to run as a teardown.
-
-    ``deploy >> work >> DeleteDeploymentOperator(...).as_teardown(setups=deploy)`` deletes
-    the deployment whether ``work`` succeeded or failed. Deleting one that does not exist
-    succeeds (``missing_ok``), so re-runs and clears are safe.
-
-    :param name: deployment name.
-    :param missing_ok: succeed when there is nothing to delete.
-    :param wait_for_deletion: poll until the deployment is gone (bounded by ``timeout``,
-        default 15 minutes).
-    """
-
-    template_fields: Sequence[str] = ("name",)
-    kind = DEPLOYMENT
-    _lineage: DeleteFacts | None = None
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        missing_ok: bool = True,
-        wait_for_deletion: bool = True,
-        poll_interval: float = 5.0,
-        timeout: float | None = 900.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(poll_interval=poll_interval, timeout=timeout, **kwargs)
-        self.name = name
-        self.missing_ok = missing_ok
-        self.wait_for_deletion = wait_for_deletion
-        self._check_name()
-
-    def _check_name(self) -> None:
-        try:
-            check_name("name", self.name)
-        except ValueError as error:
-            raise PredibaseInvalidParameter(
-                f"DeleteDeploymentOperator {self.task_id}: {error}"
-            ) from None
-
-    @fail_fast_on_rejection
-    def execute(self, context: Any) -> None:
-        self._check_name()  # rendered: fails before any request
-        try:
-            self.client.get_deployment(self.name)
-        except NotFoundError:
-            if not self.missing_ok:
-                raise AirflowException(f"deployment {self.name} does not exist") from None
-            self.log.info("deployment %s does not exist: nothing to delete", self.name)
-            return
-        self._publish(context, self.kind, self.name)
-        delete_and_wait(
-            self.client,
-            self.name,
-            poll_interval=self.poll_interval,
-            deadline=self._deadline(),
-            log=self.log,
-            wait=self.wait_for_deletion,
-        )
-        from airflow_predibase.lineage import DeleteFacts
-
-        self._lineage = DeleteFacts(self.name)
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the deployment, with a ``DROP`` lifecycle change (docs/lineage.md)."""
-        from airflow_predibase.lineage import build
-
-        return build(self._lineage, self.hook.get_settings)
-
-
-def delete_and_wait(
-    client: PredibaseClient,
-    name: str,
-    *,
-    poll_interval: float,
-    deadline: float | None,
-    log: Any,
-    wait: bool = True,
-    send: bool = True,
-) -> None:
-    """Delete `name` (unless not `send`: it is being deleted already) and (if `wait`) poll
-    until it is gone; PredibaseJobTimeout after `deadline`. One already gone is fine."""
-
-    try:
-        if send:
-            log.info("deleting deployment %s", name)
-            with contextlib.suppress(ConflictError):  # already being deleted
-                client.delete_deployment(name)
-        while wait:
-            current = client.get_deployment(name)
-            if deadline is not None and time.time() >= deadline:
-                raise PredibaseJobTimeout(
-                    f"deployment {name} is still {current.status} after the timeout",
-                    resource_id=name,
-                    remote_status=str(current.status),
-                )
-            time.sleep(poll_interval)
-    except NotFoundError:
-        log.info("deployment %s is gone", name)

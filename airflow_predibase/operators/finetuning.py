@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowException
 from pydantic import ValidationError
 
-from airflow_predibase.assets import adapter_asset
-from airflow_predibase.client.errors import ConflictError, NotFoundError
+from airflow_predibase.assets import adapter_asset, adapter_event_extra
+from airflow_predibase.client.errors import (
+    ConflictError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PredibaseError,
+    ResponseValidationError,
+)
 from airflow_predibase.exceptions import PredibaseInvalidParameter, PredibaseJobFailed
 from airflow_predibase.kinds import FINETUNING_JOB
 from airflow_predibase.operators._base import (
@@ -35,6 +43,7 @@ from airflow_predibase.waiting.events import JobEvent
 if TYPE_CHECKING:
     from airflow_predibase.client import PredibaseClient
     from airflow_predibase.client.models import FinetuningJob, FinetuningJobRequest
+    from airflow_predibase.client.models.training import TrainingSummary
     from airflow_predibase.lineage import FinetuneFacts
 
 ADAPTER_TYPES = ("lora", "turbo_lora", "turbo")
@@ -56,6 +65,30 @@ _RESERVED = frozenset(
 #: Stands in for a reward function named by an import path when the request is checked
 #: before the task runs (the path is imported on the worker): `def reward(a, b, c): ...`.
 _UNIMPORTED = "ZGVmIHJld2FyZChhLCBiLCBjKToKICAgIHJldHVybiAwLjAK"
+#: XCom keys: the training summary, and the cost estimate kept between create and success.
+SUMMARY_XCOM = "training_summary"
+ESTIMATE_XCOM = "cost_estimate"
+#: Seconds to read a finished job's metrics stream at most.
+METRICS_BUDGET = 30.0
+
+
+class PredibaseCostGuardFailed(PredibaseInvalidParameter):
+    """`max_cost` refused the job before it was created: its estimate is over budget, or
+    the platform gave none. Not retried: the same settings would be refused again."""
+
+
+def _max_cost(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"max_cost must be a number, got {value!r}")
+    try:
+        cost = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_cost must be a number, got {value!r}") from None
+    if not math.isfinite(cost) or cost <= 0:
+        raise ValueError(f"max_cost must be a positive, finite number, got {value!r}")
+    return cost
 
 
 class FinetuneOperator(PredibaseBaseOperator):
@@ -66,7 +99,10 @@ class FinetuneOperator(PredibaseBaseOperator):
     progress (step, epoch, loss) are logged while waiting. A retry, a worker crash or a lost
     create response re-attaches to the job already started for this task instance instead
     of starting a second one (see docs/idempotency.md). On success the operator emits
-    ``adapter_asset(repo)`` with the adapter ID in the event's extra.
+    ``adapter_asset(repo)`` with the adapter ID and the training summary in the event's
+    extra, pushes the summary (:class:`~airflow_predibase.client.models.training.
+    TrainingSummary`: losses, best checkpoint, steps, epochs, tokens, queue and training
+    time, cost) to XCom as ``training_summary``, and logs the training loss as a sparkline.
 
     :param base_model: base model to train on (must be listed by Predibase).
     :param dataset: name of a connected dataset.
@@ -103,6 +139,16 @@ class FinetuneOperator(PredibaseBaseOperator):
         (default 120). A job the platform commits later than this can be started twice
         (see docs/idempotency.md).
     :param emit_asset: emit the adapter repository Asset (needs a non-templated ``repo``).
+    :param max_cost: a budget, in the currency of the platform's cost estimate (US dollars:
+        the SDK prints it with ``$``). Before the job is created its estimate is asked
+        (``GET /v2/finetuning/jobs/cost-estimate``) and logged; a job estimated above
+        ``max_cost``, or whose cost the platform cannot estimate, is never created and the
+        task fails with ``PredibaseCostGuardFailed`` (not retried). Only a create is
+        guarded: a retry that re-attaches to its running job does not ask again. ``None``
+        (default): the estimate is only logged, where the platform gives one.
+    :param wait_for_completion: wait for the job (True, default). With False, start it
+        (exactly once, as always) and return its ID at once, also in XCom as ``job_id``,
+        for a ``WaitForJobSensor``; no Asset is emitted and no summary is made.
     See :class:`PredibaseBaseOperator` for the connection, waiting and timeout parameters.
     """
 
@@ -143,11 +189,14 @@ class FinetuneOperator(PredibaseBaseOperator):
         rerun_on_clear: bool = True,
         lost_create_window: timedelta | float = LOST_CREATE_WINDOW,
         emit_asset: bool = True,
+        max_cost: float | None = None,
+        wait_for_completion: bool = True,
         **kwargs: Any,
     ) -> None:
         check_name("repo", repo)
         check_name("dataset", dataset)
-        if emit_asset and repo and not is_templated(repo):
+        # Without waiting there is no adapter yet: nothing to announce on success.
+        if emit_asset and wait_for_completion and repo and not is_templated(repo):
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), adapter_asset(repo)]
         super().__init__(**kwargs)
         check_choice("adapter_type", adapter_type, ADAPTER_TYPES)
@@ -174,7 +223,9 @@ class FinetuneOperator(PredibaseBaseOperator):
         self.description = description
         self.rerun_on_clear = rerun_on_clear
         self.lost_create_window = lost_create_window_seconds(lost_create_window)
-        self.emit_asset = emit_asset
+        self.emit_asset = emit_asset and wait_for_completion
+        self.max_cost = _max_cost(max_cost)
+        self.wait_for_completion = wait_for_completion
         if not any(is_templated(str(getattr(self, f))) for f in self.template_fields):
             try:  # every literal setting fails when the DAG is parsed, not when it runs
                 self._build(resolve=False)
@@ -280,18 +331,66 @@ class FinetuneOperator(PredibaseBaseOperator):
     def execute(self, context: Any) -> Any:
         request = self._request()
         client = self.client
-        self._ensure_repo(client, self.repo)
+
+        def create(text: str) -> FinetuningJob:
+            # Only a create is guarded (and the repo made): a retry that re-attaches to its
+            # job never asks for an estimate, so it cannot fail on budget once the job exists.
+            self._check_budget(context, client, request)
+            self._ensure_repo(client, self.repo)
+            return client.create_finetuning_job(request.model_copy(update={"description": text}))
+
         return self._run_job(
             context,
             list_jobs=client.list_finetuning_jobs,
             get_job=client.get_finetuning_job,
-            create=lambda text: client.create_finetuning_job(
-                request.model_copy(update={"description": text})
-            ),
+            create=create,
             request=request,
             rerun_on_clear=self.rerun_on_clear,
             lost_create_window=self.lost_create_window,
+            wait=self.wait_for_completion,
         )
+
+    def _check_budget(
+        self, context: Any, client: PredibaseClient, request: FinetuningJobRequest
+    ) -> None:
+        """Ask the platform's estimate and log it; refuse a job over `max_cost`."""
+        try:
+            estimate = client.estimate_finetuning_cost(request)
+        except PredibaseError as error:
+            if self.max_cost is None:
+                self.log.info("cost estimate: skipped, the request failed (%s)", error)
+                return
+            if isinstance(error, (OutcomeUnknownError, ResponseValidationError)):
+                # Not the create's own outcome: never let it pass for a lost create answer.
+                raise AirflowException(
+                    f"FinetuneOperator {self.task_id}: the cost estimate max_cost needs "
+                    f"failed: {error}"
+                ) from error
+            raise
+        cost = None if estimate is None else estimate.cost
+        if cost is None:
+            if self.max_cost is not None:
+                raise PredibaseCostGuardFailed(
+                    f"FinetuneOperator {self.task_id}: max_cost={self.max_cost:g} is set, but "
+                    "the platform gave no cost estimate for this job (this server has no "
+                    "/finetuning/jobs/cost-estimate, or it could not estimate): the job was "
+                    "not created. Remove max_cost to train without a budget."
+                )
+            self.log.info("cost estimate: skipped, the platform gives none for this job")
+            return
+        budget = "" if self.max_cost is None else f" (max_cost ${self.max_cost:.2f})"
+        self.log.info(
+            "estimated cost: $%.2f USD, estimated duration %s%s",
+            cost,
+            estimate.estimated_duration if estimate else None,
+            budget,
+        )
+        context["ti"].xcom_push(key=ESTIMATE_XCOM, value=cost)
+        if self.max_cost is not None and cost > self.max_cost:
+            raise PredibaseCostGuardFailed(
+                f"FinetuneOperator {self.task_id}: the estimated cost ${cost:.2f} is over "
+                f"max_cost ${self.max_cost:.2f}: the job was not created"
+            )
 
     def _adapter_id(self, job: FinetuningJob) -> str:
         if job.adapter_id:
@@ -322,11 +421,39 @@ class FinetuneOperator(PredibaseBaseOperator):
         self._lineage = FinetuneFacts.of(job, adapter_id, settings)
         context["ti"].xcom_push(key="job_id", value=job.id)
         self.log.info("adapter %s is ready (job %s)", adapter_id, job.id)
+        summary = self._summary(context, job, adapter_id)
+        context["ti"].xcom_push(key=SUMMARY_XCOM, value=summary.model_dump(mode="json"))
         if self.emit_asset and not is_templated(self.repo):
             context["outlet_events"][adapter_asset(self.repo)].extra.update(
-                {"adapter_id": adapter_id, "job_id": job.id, "base_model": job.base_model}
+                adapter_event_extra(adapter_id, job.id, job.base_model, summary)
             )
         return adapter_id
+
+    def _summary(self, context: Any, job: FinetuningJob, adapter_id: str) -> TrainingSummary:
+        """The job's training summary from the platform's records, logged with a sparkline.
+        A record that cannot be read leaves its fields None: the adapter is trained."""
+        from airflow_predibase.client.models.training import FinetuningCostEstimate, summarize
+
+        client = self.client
+        timeline = metrics = None
+        try:
+            timeline = client.get_finetuning_timeline(job.id)
+        except PredibaseError as error:
+            self.log.warning("could not read the timeline of job %s: %s", job.id, error)
+        try:
+            metrics = client.read_finetuning_metrics(job.id, budget=METRICS_BUDGET)
+        except PredibaseError as error:
+            self.log.warning("could not read the metrics of job %s: %s", job.id, error)
+        ti = context["ti"]
+        cost = ti.xcom_pull(task_ids=ti.task_id, key=ESTIMATE_XCOM)
+        estimate = None
+        if isinstance(cost, (int, float)):
+            estimate = FinetuningCostEstimate(estimated_cost=cost)
+        summary = summarize(
+            job, adapter_id=adapter_id, timeline=timeline, metrics=metrics or (), estimate=estimate
+        )
+        self.log.info("%s", training_report(summary))
+        return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the dataset -> the adapter version, with the job's settings as the
@@ -334,3 +461,44 @@ class FinetuneOperator(PredibaseBaseOperator):
         from airflow_predibase.lineage import build
 
         return build(self._lineage, self.hook.get_settings)
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    return "?" if value is None else f"{value:.4g}{unit}"
+
+
+def training_report(summary: TrainingSummary) -> str:
+    """One compact log line: the loss sparkline (where the platform reports a curve) and
+    the summary's main figures."""
+    if summary.loss_sparkline:
+        head = (
+            f"training loss {summary.loss_sparkline} "
+            f"{_number(summary.final_train_loss)} final, {_number(summary.best_train_loss)} best"
+        )
+    else:
+        head = (
+            f"training loss {_number(summary.final_train_loss)} final (no loss curve: no "
+            "metrics stream could be read)"
+        )
+    parts = [head]
+    if summary.best_validation_loss is not None:
+        where = (
+            ""
+            if summary.best_checkpoint is None
+            else f" at checkpoint {summary.best_checkpoint} (step {summary.best_checkpoint_step})"
+        )
+        parts.append(f"best validation loss {_number(summary.best_validation_loss)}{where}")
+    elif summary.final_validation_loss is not None:
+        parts.append(f"validation loss {_number(summary.final_validation_loss)}")
+    parts.append(f"{summary.steps if summary.steps is not None else '?'} steps")
+    if summary.epochs is not None:
+        parts.append(f"{summary.epochs:g} epochs")
+    if summary.tokens is not None:
+        parts.append(f"{summary.tokens} tokens")
+    parts.append(f"queued {_number(summary.queue_seconds, ' s')}")
+    parts.append(f"trained {_number(summary.wall_seconds, ' s')}")
+    if summary.estimated_cost is not None:
+        parts.append(f"estimated ${summary.estimated_cost:.2f}")
+    if summary.cost is not None:
+        parts.append(f"cost ${summary.cost:.2f}")
+    return "; ".join(parts)
