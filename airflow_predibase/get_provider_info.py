@@ -106,6 +106,10 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_predibase.operators.finetuning",
                     "airflow_predibase.operators.deployments",
                     "airflow_predibase.operators.batch_inference",
+                    "airflow_predibase.operators.generate",
+                    "airflow_predibase.operators.evaluate",
+                    "airflow_predibase.operators.promote",
+                    "airflow_predibase.operators.retention",
                 ],
             }
         ],
@@ -113,7 +117,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Predibase", "python-modules": ["airflow_predibase.sensors.jobs"]}
         ],
         "triggers": [
-            {"integration-name": "Predibase", "python-modules": ["airflow_predibase.triggers.base"]}
+            {
+                "integration-name": "Predibase",
+                "python-modules": [
+                    "airflow_predibase.triggers.base",
+                    "airflow_predibase.triggers.adapter_versions",
+                ],
+            }
         ],
         "extra-links": ["airflow_predibase.links.PredibaseConsoleLink"],
         "hooks": [

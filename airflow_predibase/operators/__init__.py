@@ -11,7 +11,11 @@ if TYPE_CHECKING:
     from airflow_predibase.operators.batch_inference import BatchInferenceOperator
     from airflow_predibase.operators.datasets import CreateDatasetOperator
     from airflow_predibase.operators.deployments import DeleteDeploymentOperator, DeployOperator
-    from airflow_predibase.operators.finetuning import FinetuneOperator
+    from airflow_predibase.operators.evaluate import EvaluateAdapterOperator
+    from airflow_predibase.operators.finetuning import FinetuneOperator, PredibaseCostGuardFailed
+    from airflow_predibase.operators.generate import PredibaseGenerateOperator
+    from airflow_predibase.operators.promote import PromoteAdapterOperator
+    from airflow_predibase.operators.retention import ArchiveAdapterVersionsOperator
 
 _MODULES = {
     "AirflowSecret": "_settings",
@@ -20,15 +24,25 @@ _MODULES = {
     "DeleteDeploymentOperator": "deployments",
     "DeployOperator": "deployments",
     "FinetuneOperator": "finetuning",
+    "PredibaseCostGuardFailed": "finetuning",
+    "EvaluateAdapterOperator": "evaluate",
+    "PromoteAdapterOperator": "promote",
+    "ArchiveAdapterVersionsOperator": "retention",
+    "PredibaseGenerateOperator": "generate",
 }
 
 __all__ = [
     "AirflowSecret",
+    "ArchiveAdapterVersionsOperator",
     "BatchInferenceOperator",
     "CreateDatasetOperator",
     "DeleteDeploymentOperator",
     "DeployOperator",
+    "EvaluateAdapterOperator",
     "FinetuneOperator",
+    "PredibaseCostGuardFailed",
+    "PredibaseGenerateOperator",
+    "PromoteAdapterOperator",
 ]
 
 
