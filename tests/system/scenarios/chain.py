@@ -102,12 +102,14 @@ FAULTS: list[dict[str, Any]] = [
     {"kind": "slow", "delay": 7, "count": 1},
     {"kind": "slow", "delay": 2, "count": 1},
 ]
+#: The system emulators speak both dialects (the CLI's default), so the connection's
+#: `dialect=auto` detects production's, and these are the paths it polls (docs/platform.md).
 OTHER_FAULTS: list[dict[str, Any]] = [
     {
         "kind": "status",
         "status": 502,
         "method": "GET",
-        "path": "/v2/batch-inference/jobs/*",
+        "path": "/v2/batch-inference/*",
         "count": 2,
     },
     {
@@ -115,17 +117,17 @@ OTHER_FAULTS: list[dict[str, Any]] = [
         "status": 429,
         "retry_after": 1,
         "method": "GET",
-        "path": "/v2/batch-inference/jobs/*",
+        "path": "/v2/batch-inference/*",
         "count": 1,
     },
-    {"kind": "slow", "delay": 2, "method": "GET", "path": "/v2/batch-inference/jobs/*", "count": 1},
+    {"kind": "slow", "delay": 2, "method": "GET", "path": "/v2/batch-inference/*", "count": 1},
     {"kind": "status", "status": 503, "method": "GET", "path": "/v2/deployments/*", "count": 3},
     {
         "kind": "status",
         "status": 429,
         "retry_after": 1,
         "method": "GET",
-        "path": "/v2/datasets/*",
+        "path": "/v1/datasets/name/*",
         "count": 2,
     },
     # Create POSTs: a 503 leaves the outcome unknown (the operator looks for its job, finds
@@ -136,7 +138,7 @@ OTHER_FAULTS: list[dict[str, Any]] = [
         "status": 429,
         "retry_after": 1,
         "method": "POST",
-        "path": "/v2/batch-inference/jobs",
+        "path": "/v2/batch-inference",
     },
 ]
 
