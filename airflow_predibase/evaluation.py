@@ -44,22 +44,27 @@ def batch_rows(
     models: Mapping[str, str],
     *,
     max_tokens: int = 16,
+    temperature: float | None = None,
 ) -> list[dict[str, Any]]:
     """One OpenAI-batch row per (example, model). `models` maps a label to a model ID
-    (``""`` is the base model). custom_id is ``<label>-<index>``."""
+    (``""`` is the base model). custom_id is ``<label>-<index>``. `temperature`, when
+    given, goes into each body (the quality gate asks at 0, as it does through serving)."""
     rows = []
     for index, example in enumerate(examples):
         for label, model in models.items():
+            body: dict[str, Any] = {
+                "model": model,
+                "messages": [{"role": "user", "content": example["prompt"]}],
+                "max_tokens": max_tokens,
+            }
+            if temperature is not None:
+                body["temperature"] = temperature
             rows.append(
                 {
                     "custom_id": f"{label}-{index}",
                     "method": "POST",
                     "url": "/v1/chat/completions",
-                    "body": {
-                        "model": model,
-                        "messages": [{"role": "user", "content": example["prompt"]}],
-                        "max_tokens": max_tokens,
-                    },
+                    "body": body,
                 }
             )
     return rows
