@@ -362,7 +362,7 @@ def resolve_job(
         ours.setdefault(remembered[1].id, remembered)
     history = sorted(ours.values(), key=lambda pair: pair[0].generation)
     next_generation = history[-1][0].generation + 1 if history else 1
-    same = [(m, job) for m, job in history if _same_request(m, job, who)]
+    same = [pair for pair in history if _same_request(*pair, who)]
     if history and (not same or same[-1] is not history[-1]):
         _log_request_change(history[-1], who, log)
     if same:

@@ -122,6 +122,19 @@ def test_fix_the_dag_and_clear_starts_a_job_on_the_new_data(emulator, datasets, 
     assert "request changed (fields: dataset)" in capsys.readouterr().out
 
 
+def test_a_retry_of_the_same_request_reattaches_without_a_request_changed_warning(
+    emulator, datasets, capsys
+):
+    emulator.admin.set_profile(STUCK_PROFILE)
+    defer(operator(deferrable=True, dataset="tickets"), make_context())
+    capsys.readouterr()
+    defer(operator(deferrable=True, dataset="tickets"), make_context())
+    out = capsys.readouterr().out
+    assert "re-attaching to job" in out
+    assert "request changed" not in out
+    assert len(jobs(emulator)) == 1
+
+
 def test_a_changed_request_does_not_reuse_a_completed_job_even_without_rerun_on_clear(
     emulator, datasets
 ):
