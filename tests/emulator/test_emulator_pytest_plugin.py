@@ -80,6 +80,9 @@ def test_a_users_suite_gets_fixtures_with_isolation(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_PREDIBASE_DEFAULT", raising=False)
+    # The user's suite reads the seed's list shape: its emulator speaks the default dialect,
+    # whatever this run's $PREDIBASE_EMULATOR_DIALECT says.
+    monkeypatch.delenv("PREDIBASE_EMULATOR_DIALECT", raising=False)
     pytester.makeini(
         "[pytest]\npredibase_emulator_profile = instant\n"
         "asyncio_default_fixture_loop_scope = function\n"
