@@ -143,6 +143,9 @@ OTHER_FAULTS: list[dict[str, Any]] = [
 ]
 
 
+JOB_ROUTES = "/v2/finetuning/jobs/*-*-*-*-*"
+
+
 @scenario(dags=(RETRAINING,), emulators=CHAIN_EMULATOR)
 def faults(ctx: Context, out: ScenarioOutput) -> None:
     """A second predibase_retraining run with faults scripted on every status route."""
@@ -151,7 +154,9 @@ def faults(ctx: Context, out: ScenarioOutput) -> None:
     snapshot = emulator.admin.state()
     before = snapshot["counts"]
     for rule in FAULTS:
-        emulator.admin.add_fault(**{"method": "GET", "path": "/v2/finetuning/jobs/*", **rule})
+        # A job's own routes (its id is a UUID): not `/v2/finetuning/jobs/cost-estimate`,
+        # which the create asks first and would use the burst up before the trigger polls.
+        emulator.admin.add_fault(**{"method": "GET", "path": JOB_ROUTES, **rule})
     for rule in OTHER_FAULTS:
         emulator.admin.add_fault(**rule)
     out.note(f"scripted {len(FAULTS) + len(OTHER_FAULTS)} fault rules; emulator had {before}")
