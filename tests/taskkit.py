@@ -24,6 +24,11 @@ needs_task_state_store = pytest.mark.skipif(
     reason="needs Airflow 3.3 (task state store); on 3.1 only the description marker finds "
     "the job (docs/compatibility.md)",
 )
+needs_asset_state_store = pytest.mark.skipif(
+    AIRFLOW_V_3_3_PLUS is False,
+    reason="needs Airflow 3.3 (asset state store); before it a watcher trigger keeps what it "
+    "has fired in memory (docs/assets.md)",
+)
 needs_trigger_on_kill = pytest.mark.skipif(
     AIRFLOW_V_3_3_PLUS is False,
     reason="needs Airflow 3.3 (trigger on_kill); on 3.1 Airflow never calls it, so killing a "

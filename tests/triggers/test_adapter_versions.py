@@ -20,7 +20,7 @@ from airflow_predibase.triggers.adapter_versions import (
     NewAdapterVersionTrigger,
     SettledVersions,
 )
-from tests.taskkit import STUCK_PROFILE, upload
+from tests.taskkit import STUCK_PROFILE, needs_asset_state_store, upload
 
 ROWS = [{"prompt": "a b c", "completion": "x"}, {"prompt": "d e f", "completion": "y"}]
 
@@ -271,6 +271,7 @@ async def test_polling_failures_back_off_and_polling_carries_on(
     assert emulator.admin.faults()["rules"] == []  # every fault was hit
 
 
+@needs_asset_state_store
 async def test_a_trigger_watching_several_assets_keeps_its_watermark_in_memory(
     emulator: Any, client: Any, rows: None
 ):
