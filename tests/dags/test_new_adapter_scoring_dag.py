@@ -28,7 +28,10 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def scoring_dag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # Airflow 3.1
 
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}
