@@ -18,36 +18,34 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-import os
 import random
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DAGS = ROOT / "dags_examples"
+from tests.dags.dagkit import (
+    DAGS,
+    airflow_env,
+    dag_bag,
+    dags_test,
+    finish_migration,
+    start_migration,
+)
+
 DAG_FILE = DAGS / "predibase_champion_challenger.py"
 DAG_ID = "predibase_champion_challenger"
 DATA = DAGS / "data" / "support_tickets.jsonl"
 TOKEN = "pb_DAGTEST_SECRET_c1a2b3d4"
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DEPLOYMENT = REPO = "support-router"
 PATH = ["upload_training_data", "finetune", "deploy", "evaluate", "promote"]
 
 
 def test_the_graph_is_the_one_its_docstring_draws():
-    try:
-        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
-    except ImportError:
-        from airflow.models.dagbag import DagBag  # Airflow 3.1
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    bag = dag_bag(DAG_FILE)
     assert bag.import_errors == {}
     dag = bag.dags[DAG_ID]
     drawing = " ".join((ast.get_docstring(ast.parse(DAG_FILE.read_text())) or "").split())
@@ -89,36 +87,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     home = tmp_path_factory.mktemp("airflow_home")
     with EmulatorServer(profile="fast", token=TOKEN) as emulator:
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW_CONN_PREDIBASE_DEFAULT": emulator.connection_json(),
-            "PREDIBASE_POLL_INTERVAL": "0.5",
-            "PREDIBASE_EXAMPLES_WORKDIR": str(home / "work"),
-        }
-        migrate = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+        env = airflow_env(home, emulator, PREDIBASE_EXAMPLES_WORKDIR=str(home / "work"))
+        finish_migration(start_migration(env))
         yield {"emulator": emulator, "env": env, "home": home, "weeks": weeks(home / "data")}
 
 
 def week(stack: dict[str, Any], training: str) -> dict[str, Any]:
     """`airflow dags test` on one week's training file; the run's task states and XComs."""
     conf = {"training_file": str(stack["weeks"][training])}
-    done = subprocess.run(
-        [AIRFLOW, "dags", "test", DAG_ID, "--conf", json.dumps(conf)],
-        env=stack["env"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-8000:]
-    assert TOKEN not in output
+    output = dags_test(stack["env"], DAG_ID, conf, token=TOKEN)
     with sqlite3.connect(Path(stack["home"]) / "airflow.db") as db:
         [run_id] = db.execute(
             "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (DAG_ID,)

@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import ast
 import itertools
-import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DAGS = ROOT / "dags_examples"
+from tests.dags.dagkit import AIRFLOW, DAGS, airflow_env, dag_bag, finish_migration, start_migration
+from tests.dags.dagkit import dags_test as dags_test_run
+
 TOKEN = "pb_DAGTEST_SECRET_7f3a91c2"
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def test_every_example_dag_imports_without_errors():
-    try:
-        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
-    except ImportError:
-        from airflow.models.dagbag import DagBag  # Airflow 3.1
-
-    bag = DagBag(dag_folder=str(DAGS))
+    bag = dag_bag(DAGS)
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {
         "predibase_champion_challenger",  # run by test_champion_challenger_dag.py
@@ -44,12 +35,7 @@ def test_every_example_dag_imports_without_errors():
 
 
 def test_retraining_graph_is_the_one_its_docstring_draws():
-    try:
-        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
-    except ImportError:
-        from airflow.models.dagbag import DagBag  # Airflow 3.1
-
-    dag = DagBag(dag_folder=str(DAGS / "predibase_retraining.py")).dags["predibase_retraining"]
+    dag = dag_bag(DAGS / "predibase_retraining.py").dags["predibase_retraining"]
     path = [
         "upload_training_data",
         "finetune",
@@ -80,31 +66,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     home = tmp_path_factory.mktemp("airflow_home")
     with EmulatorServer(profile="fast", token=TOKEN) as emulator:
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW_CONN_PREDIBASE_DEFAULT": emulator.connection_json(),
-            "PREDIBASE_POLL_INTERVAL": "0.5",
-            "PREDIBASE_EXAMPLES_WORKDIR": str(home / "work"),
-        }
-        migrate = subprocess.run(
-            [AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+        env = airflow_env(home, emulator, PREDIBASE_EXAMPLES_WORKDIR=str(home / "work"))
+        finish_migration(start_migration(env))
         yield {"emulator": emulator, "env": env, "home": home, "outputs": []}
 
 
 def dags_test(stack: dict[str, Any], dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    cmd = [AIRFLOW, "dags", "test", dag_id]
-    if conf is not None:
-        cmd += ["--conf", json.dumps(conf)]
-    done = subprocess.run(cmd, env=stack["env"], capture_output=True, text=True, timeout=600)
-    output = done.stdout + done.stderr
+    output = dags_test_run(stack["env"], dag_id, conf, token=TOKEN)
     stack["outputs"].append(output)
-    assert done.returncode == 0, output[-8000:]
     return output
 
 

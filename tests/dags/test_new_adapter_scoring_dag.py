@@ -7,33 +7,23 @@ Airflow in tests/system/test_adapter_watcher.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DAGS = ROOT / "dags_examples"
+from tests.dags.dagkit import DAGS, airflow_env, dag_bag, finish_migration, start_migration
+from tests.dags.dagkit import dags_test as dags_test_run
+
 DAG_FILE = DAGS / "predibase_new_adapter_scoring.py"
 DAG_ID = "predibase_new_adapter_scoring"
 TOKEN = "pb_DAGTEST_SECRET_4b1d0e77"
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def scoring_dag() -> Any:
-    try:
-        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
-    except ImportError:
-        from airflow.models.dagbag import DagBag  # Airflow 3.1
-
-    bag = DagBag(dag_folder=str(DAG_FILE))
+    bag = dag_bag(DAG_FILE)
     assert bag.import_errors == {}
     return bag.dags[DAG_ID]
 
@@ -78,18 +68,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     home = tmp_path_factory.mktemp("airflow_home")
     with EmulatorServer(profile="fast", token=TOKEN) as emulator:
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW_CONN_PREDIBASE_DEFAULT": emulator.connection_json(),
-            "PREDIBASE_POLL_INTERVAL": "0.5",
-        }
-        migrate = subprocess.Popen(
-            [AIRFLOW, "db", "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        env = airflow_env(home, emulator)
+        migration = start_migration(env)
         # Meanwhile, a notebook trains an adapter: a plain client, no Airflow.
         settings = ClientSettings(
             token=emulator.token,
@@ -111,20 +91,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             )
             while not client.get_adapter_version("support-router", 1).status.is_success:
                 time.sleep(0.1)
-        out, _ = migrate.communicate(timeout=300)
-        assert migrate.returncode == 0, out[-3000:]
+        finish_migration(migration)
         yield {"emulator": emulator, "env": env, "home": home}
 
 
 def dags_test(stack: dict[str, Any], conf: dict[str, Any] | None = None) -> str:
-    cmd = [AIRFLOW, "dags", "test", DAG_ID]
-    if conf is not None:
-        cmd += ["--conf", json.dumps(conf)]
-    done = subprocess.run(cmd, env=stack["env"], capture_output=True, text=True, timeout=600)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-8000:]
-    assert TOKEN not in output
-    return output
+    return dags_test_run(stack["env"], DAG_ID, conf, token=TOKEN)
 
 
 def test_the_dag_scores_the_newest_adapter_trained_outside_airflow(stack: dict[str, Any]):
