@@ -117,3 +117,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(COMPAT_ROOT) .pytest_cache .mypy_cache .ruff_cache .demo
+
+# `make test-celery`: the CeleryExecutor campaign (docs/system_tests.md): PostgreSQL, a private
+# Redis (Debian's redis-server, installed here when missing; CI runs as root), two Celery workers
+# and two triggerers. PREDIBASE_CELERY_REQUIRED=1 turns a missing redis/celery into a failure;
+# without it (`make test`) these tests are skipped.
+.PHONY: test-celery
+test-celery: $(STAMP)
+	@command -v redis-server >/dev/null || (apt-get update -q && apt-get install -y -q redis-server)
+	@$(BIN)/python -c 'import airflow.providers.celery' 2>/dev/null \
+		|| $(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,test-celery]'
+	PREDIBASE_CELERY_REQUIRED=1 $(BIN)/python -m pytest -q -s -m celery tests/system/celery
