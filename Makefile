@@ -36,8 +36,19 @@ $(SDK_STAMP):
 .PHONY: sdk-venv
 sdk-venv: $(SDK_STAMP)
 
+# The system suite (real Airflow: tests/system) and the rest run side by side, each in its own
+# pytest process: both spend most of their time waiting (on Airflow's processes, on the
+# emulator's lifecycles), so together they take about as long as the longer one alone. Each
+# one's output is printed whole when it ends; either failing fails the target.
+.PHONY: pytest-system pytest-rest
 pytest: $(STAMP) $(SDK_STAMP)
-	$(BIN)/python -m pytest -q --ignore=tests/ui
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-system pytest-rest
+
+pytest-system: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/system
+
+pytest-rest: $(STAMP) $(SDK_STAMP)
+	$(BIN)/python -m pytest -q --ignore=tests/ui --ignore=tests/system
 
 test: sdk-venv lint types pytest dist-check
 
@@ -106,14 +117,19 @@ test-compat-%: $(COMPAT_ROOT)/%/.installed-stamp
 # Chromium (installed here when missing; CI runs as root), driven by Playwright's Python package
 # over CDP; a real api-server, scheduler, dag-processor and triggerer with the emulator.
 # Screenshots and page HTML of a failed test land in test-artifacts/ui/.
-test-ui: $(STAMP)
+test-ui: ui-deps
+	PREDIBASE_UI_REQUIRED=1 $(BIN)/python -m pytest -q -s tests/ui
+
+# What test-ui needs beyond the venv. A target of its own so that CI installs it (apt) before it
+# runs test-ui and test-celery side by side: two apt-get runs at once would fight over dpkg's lock.
+.PHONY: ui-deps
+ui-deps: $(STAMP)
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 	@$(BIN)/python -c 'import playwright' 2>/dev/null \
 		|| $(BIN)/python -m pip install --disable-pip-version-check -q playwright
-	PREDIBASE_UI_REQUIRED=1 $(BIN)/python -m pytest -q -s tests/ui
 
 bench: $(STAMP)
-	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in benchmarks/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(COMPAT_ROOT) .pytest_cache .mypy_cache .ruff_cache .demo
@@ -122,9 +138,11 @@ clean:
 # Redis (Debian's redis-server, installed here when missing; CI runs as root), two Celery workers
 # and two triggerers. PREDIBASE_CELERY_REQUIRED=1 turns a missing redis/celery into a failure;
 # without it (`make test`) these tests are skipped.
-.PHONY: test-celery
-test-celery: $(STAMP)
+.PHONY: test-celery celery-deps
+test-celery: celery-deps
+	PREDIBASE_CELERY_REQUIRED=1 $(BIN)/python -m pytest -q -s -m celery tests/system/celery
+
+celery-deps: $(STAMP)
 	@command -v redis-server >/dev/null || (apt-get update -q && apt-get install -y -q redis-server)
 	@$(BIN)/python -c 'import airflow.providers.celery' 2>/dev/null \
 		|| $(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,test-celery]'
-	PREDIBASE_CELERY_REQUIRED=1 $(BIN)/python -m pytest -q -s -m celery tests/system/celery
