@@ -18,6 +18,8 @@ Nothing here imports Airflow, and only the emulator from the provider. One modul
 * `recorders`: `StateRecorder` and `TriggerTableRecorder`, background samplers.
 * `leaks`: `find_secret`, to prove a token is nowhere.
 * `running`: `running_stack`, all of it as one context manager.
+* `redis`: a private ``redis-server`` (the Celery broker), on a free port in a temp dir.
+* `celery_stack`: the stack with the CeleryExecutor: two workers and two triggerers.
 """
 
 from .database import MetadataDatabase, PostgresCluster, PostgresUnavailable
