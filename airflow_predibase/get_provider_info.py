@@ -133,4 +133,23 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [_connection_type()],
+        "config": {
+            "predibase": {
+                "description": "Process-wide settings of the Predibase provider. Connection "
+                "settings (URL, token, request budget) are connection extras instead.",
+                "options": {
+                    "triggerer_gc_freeze": {
+                        "description": "Opt-in, for a triggerer holding thousands of Predibase "
+                        "waits: after a wait's first successful poll, gc.freeze() the heap (at "
+                        "most every 10 s; gc.unfreeze() hourly), so that full garbage "
+                        "collections stop walking every wait and stop pausing the event loop. "
+                        "Changes the whole triggerer process. See docs/scaling.md.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    }
+                },
+            }
+        },
     }

@@ -7,9 +7,10 @@ stored in the trigger table and shown in the trigger's repr, so a token never go
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -22,6 +23,7 @@ from airflow_predibase.kinds import (
     FINETUNING_JOB,
     ResourceKind,
 )
+from airflow_predibase.triggers._gc_freeze import gc_freeze_after_first_poll
 from airflow_predibase.waiting.events import JobEvent
 from airflow_predibase.waiting.waiter import DEFAULT_MAX_UNKNOWN_STATUS, PollPolicy, Waiter
 
@@ -98,7 +100,10 @@ class PredibasePollingTrigger(BaseTrigger):
             max_consecutive_errors=self.max_consecutive_errors,
             max_unknown_status=self.max_unknown_status,
         )
-        return Waiter(self.kind, self.resource_id, policy, self.deadline, logger=self.log)
+        # The event leaves without the resource (below), so the waiter need not keep it.
+        return Waiter(
+            self.kind, self.resource_id, policy, self.deadline, logger=self.log, keep_resource=False
+        )
 
     def _poll_budget(self) -> float | None:
         """Seconds one poll may take: until a little after the deadline, if there is one."""
@@ -116,14 +121,16 @@ class PredibasePollingTrigger(BaseTrigger):
         waiter = self._waiter()
         step: JobEvent | float = waiter.first_delay(time.time())
         client = None
+        polled = False
         while not isinstance(step, JobEvent):
             await asyncio.sleep(step)
             try:
                 client = client or await self._client()
-                poll = self.kind.get(client, self.resource_id)
                 # One slow poll (retries, a busy pool) must not carry the wait past the
                 # deadline: the scheduler's backstop would then fire without a cancel.
-                resource = await asyncio.wait_for(poll, self._poll_budget())
+                resource = await _within(
+                    self.kind.get(client, self.resource_id), self._poll_budget()
+                )
                 waiter.check_identity(resource)
             except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
                 step = waiter.timeout_event()
@@ -135,7 +142,11 @@ class PredibasePollingTrigger(BaseTrigger):
             line = waiter.progress_line(resource)
             if line:
                 self.log.info(line)
+            if not polled:
+                polled = True
+                gc_freeze_after_first_poll(time.monotonic())
             step = waiter.on_resource(resource, time.time())
+            del resource, line  # not across the sleep: the model is ~5 KB a wait
         if step.status == "success":
             self.log.info(step.message)
         else:
@@ -186,6 +197,17 @@ class PredibasePollingTrigger(BaseTrigger):
         if state == "unknown":
             self.log.warning("cannot read the task's state: cancelling")
         return state
+
+
+async def _within(poll: Awaitable[Any], seconds: float | None) -> Any:
+    """`poll`'s result, or TimeoutError after `seconds` (None: no bound). `asyncio.timeout`
+    where there is one (3.11+): unlike `wait_for`, it wraps no extra task per poll."""
+    if seconds is None:
+        return await poll
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await poll
+    return await asyncio.wait_for(poll, seconds)
 
 
 def read_task_state(ti: Any, log: Any, *, timeout: float | None = None) -> str | None:

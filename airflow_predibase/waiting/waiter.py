@@ -119,7 +119,27 @@ class Waiter:
 
     `logger` (anything with ``.warning``: a trigger's or an operator's ``log``) receives the
     one warning about a status this version does not know; by default this module's.
+    `keep_resource=False` keeps only the last status, not the last resource (~5 KB), and
+    the events then carry no `resource`: a trigger's events never do, and a triggerer may
+    hold 10,000 waits.
     """
+
+    # Slots: thousands of waits live in one triggerer.
+    __slots__ = (
+        "_keep_resource",
+        "_last_resource",
+        "_last_status",
+        "_log",
+        "_rng",
+        "_unknown_since",
+        "_warned",
+        "consecutive_errors",
+        "deadline",
+        "kind",
+        "last_seen",
+        "policy",
+        "resource_id",
+    )
 
     def __init__(
         self,
@@ -130,6 +150,7 @@ class Waiter:
         *,
         rng: random.Random | None = None,
         logger: Any = None,
+        keep_resource: bool = True,
     ) -> None:
         self.kind = kind
         self.resource_id = resource_id
@@ -137,12 +158,14 @@ class Waiter:
         self.deadline = deadline
         self.consecutive_errors = 0
         self.last_seen: str | None = None
+        self._keep_resource = keep_resource
         self._last_resource: BaseModel | None = None
+        self._last_status: Any = None
         self._rng = rng or _RNG
         self._log = logger or log
         #: When the resource began reporting a status this version does not know.
         self._unknown_since: float | None = None
-        self._warned: set[str] = set()
+        self._warned: set[str] | None = None  # created on the first unknown status
 
     def _jittered(self, seconds: float) -> float:
         spread = seconds * self.policy.jitter
@@ -165,8 +188,9 @@ class Waiter:
     def on_resource(self, resource: BaseModel, now: float) -> JobEvent | float:
         """After a successful poll."""
         self.consecutive_errors = 0
-        self._last_resource = resource
-        status = resource.status  # type: ignore[attr-defined]
+        status = self._last_status = resource.status  # type: ignore[attr-defined]
+        if self._keep_resource:
+            self._last_resource = resource
         if status.is_terminal:
             return self._terminal_event(resource)
         delay = self._jittered(self.policy.interval)
@@ -186,6 +210,8 @@ class Waiter:
         bound = self.policy.max_unknown_status
         if self._unknown_since is None:
             self._unknown_since = now
+        if self._warned is None:
+            self._warned = set()
         if str(status) not in self._warned:
             self._warned.add(str(status))
             limit = "without a bound" if bound is None else f"for at most {bound:g} s"
@@ -247,7 +273,7 @@ class Waiter:
         return f"{self._name()}: {line}"
 
     def timeout_event(self) -> JobEvent:
-        status = self._last_resource.status if self._last_resource else "unknown"  # type: ignore[attr-defined]
+        status = "unknown" if self._last_status is None else self._last_status
         return self._event("timeout", f"timed out waiting for {self._name()}; last status {status}")
 
     def _name(self) -> str:
@@ -264,11 +290,12 @@ class Waiter:
 
     def _event(self, status: str, message: str) -> JobEvent:
         resource = self._last_resource
+        last = self._last_status
         return JobEvent(
             status=status,  # type: ignore[arg-type]
             kind=self.kind.name,
             resource_id=self.resource_id,
-            remote_status=str(resource.status) if resource is not None else None,  # type: ignore[attr-defined]
+            remote_status=None if last is None else str(last),
             message=message,
             resource=resource.model_dump(mode="json", by_alias=True) if resource else None,
         )
