@@ -25,6 +25,7 @@ from airflow_predibase.client._base import (
     default_timeout,
     transport_error,
 )
+from airflow_predibase.client._budget import BudgetRegistry, ClientBudgets, Ticket
 from airflow_predibase.client._dialect import DialectAware, DialectChoice, detect
 from airflow_predibase.client._exchange import AskDialect, Op, StreamOp
 from airflow_predibase.client._retry import RetryPolicy
@@ -72,7 +73,8 @@ class AsyncPredibaseClient(DialectAware, ClientCore):
     Arguments as for `PredibaseClient`, plus `limiter`: a semaphore bounding this client's
     in-flight requests; pass the same one to every client sharing an `http_client`, so
     thousands of triggers queue on it instead of inside the connection pool. `sleep` is
-    awaited (default `asyncio.sleep`). `PredibaseHook.get_async_client()` wires the shared
+    awaited (default `asyncio.sleep`), also while waiting for the request budget's slot.
+    `PredibaseHook.get_async_client()` wires the shared
     per-event-loop client and semaphore for you.
     """
 
@@ -86,6 +88,7 @@ class AsyncPredibaseClient(DialectAware, ClientCore):
         clock: Callable[[], float] | None = None,
         limiter: asyncio.Semaphore | None = None,
         on_dialect: Callable[[DialectChoice], None] | None = None,
+        budgets: BudgetRegistry | None = None,
     ) -> None:
         super().__init__(settings, retry, clock)
         self._on_dialect = on_dialect
@@ -97,6 +100,7 @@ class AsyncPredibaseClient(DialectAware, ClientCore):
         self._limiter: contextlib.AbstractAsyncContextManager[Any] = (
             limiter or contextlib.nullcontext()
         )
+        self._budgets = ClientBudgets(settings.token, settings.request_budget, budgets)
 
     # -- sending: the only part that differs from the sync client ---------------------------
 
@@ -123,20 +127,52 @@ class AsyncPredibaseClient(DialectAware, ClientCore):
             auto = self.settings.dialect == "auto"
             self._take_tenant(await (self.resolve_dialect() if auto else self._run(detect())))
         request = build_request(self.settings, call)
-        retrying = tenacity.AsyncRetrying(sleep=self._sleep, **self._retry_kwargs(call))
+        retry = self._retry_kwargs(call)  # before the first attempt: it starts the clock
         try:
-            response: httpx.Response = await retrying(self._attempt, request, call.stream)
+            first: httpx.Response | httpx.HTTPError = await self._attempt(request, call.stream)
+        except httpx.HTTPError as exc:
+            first = exc
+        # No status below 400 is ever retried: the common case builds no retry loop (a
+        # tenacity loop per request is ~5% of a busy triggerer's CPU, and garbage cycles).
+        if isinstance(first, httpx.Response) and first.status_code < 400:
+            return check_response(call, first)
+        pending: list[httpx.Response | httpx.HTTPError] = [first]
+
+        async def attempt() -> httpx.Response:  # the first outcome, then real attempts
+            if not pending:
+                return await self._attempt(request, call.stream)
+            outcome = pending.pop()
+            if isinstance(outcome, httpx.HTTPError):
+                raise outcome
+            return outcome
+
+        try:
+            response: httpx.Response = await tenacity.AsyncRetrying(sleep=self._sleep, **retry)(
+                attempt
+            )
         except httpx.HTTPError as exc:
             raise transport_error(call, exc) from exc
         return check_response(call, response)
 
     async def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
-        # The permit is held per attempt, not across backoff sleeps.
-        async with self._limiter:
-            response = await self._http.send(request, stream=stream)
-            if stream and response.is_error:
-                await response.aread()  # the error body is needed; releases the connection
-        return response
+        ticket = self._budgets.reserve(request)  # the connection's request budget
+        while True:
+            ticket = await self._wait_turn(ticket)  # no permit is held while waiting for it
+            # The permit is held per attempt, not across backoff sleeps.
+            async with self._limiter:
+                if ticket is None or ticket.current:  # no 429 came while queueing for it
+                    response = await self._http.send(request, stream=stream)
+                    if stream and response.is_error:
+                        await response.aread()  # the error body is needed; frees the socket
+                    self._budgets.answered(response, ticket)
+                    return response
+            ticket = ticket.budget.recheck(ticket)
+
+    async def _wait_turn(self, ticket: Ticket | None) -> Ticket | None:
+        while ticket is not None and ticket.delay > 0:
+            await self._sleep(ticket.delay)
+            ticket = ticket.budget.recheck(ticket)  # a 429 meanwhile moves every slot
+        return ticket
 
     async def _stream(self, op: StreamOp[E]) -> AsyncIterator[E]:
         response = await self._send(op.request)

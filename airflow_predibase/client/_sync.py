@@ -20,6 +20,7 @@ from airflow_predibase.client._base import (
     default_timeout,
     transport_error,
 )
+from airflow_predibase.client._budget import BudgetRegistry, ClientBudgets
 from airflow_predibase.client._dialect import DialectAware, DialectChoice, detect
 from airflow_predibase.client._exchange import AskDialect, Op, StreamOp
 from airflow_predibase.client._retry import RetryPolicy
@@ -75,6 +76,9 @@ class PredibaseClient(DialectAware, ClientCore):
         on_dialect: called once with the `DialectChoice` when this client first knows which
             dialect it speaks (the hook logs it). `settings.dialect` forces one; under
             `auto` the first operation that needs it probes the server (once per process).
+        budgets: where the request budgets of `settings.max_requests_per_second` live
+            (default: the process's, shared by every client of the same host and token);
+            tests pass a `BudgetRegistry` on a fake clock, with `sleep` advancing it.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class PredibaseClient(DialectAware, ClientCore):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
         on_dialect: Callable[[DialectChoice], None] | None = None,
+        budgets: BudgetRegistry | None = None,
     ) -> None:
         super().__init__(settings, retry, clock)
         self._on_dialect = on_dialect
@@ -94,6 +99,7 @@ class PredibaseClient(DialectAware, ClientCore):
             timeout=default_timeout(settings), limits=self.POOL_LIMITS
         )
         self._sleep = sleep or time.sleep
+        self._budgets = ClientBudgets(settings.token, settings.request_budget, budgets)
 
     # -- sending: the only part that differs from the async client -------------------------
 
@@ -126,9 +132,14 @@ class PredibaseClient(DialectAware, ClientCore):
         return check_response(call, response)
 
     def _attempt(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        ticket = self._budgets.reserve(request)  # the connection's request budget
+        while ticket is not None and ticket.delay > 0:
+            self._sleep(ticket.delay)
+            ticket = ticket.budget.recheck(ticket)  # a 429 meanwhile moves every slot
         response = self._http.send(request, stream=stream)
         if stream and response.is_error:
             response.read()  # the error body is needed, and it releases the connection
+        self._budgets.answered(response, ticket)
         return response
 
     def _stream(self, op: StreamOp[E]) -> Iterator[E]:

@@ -11,6 +11,7 @@ Connection fields (docs/connection.md has examples of every form):
 | extra `timeout`        | seconds per request (default 30)                                 |
 | extra `max_retries`    | retries after the first attempt (default 4)                      |
 | extra `dialect`        | `auto` (default: probe once), `spec` or `platform`               |
+| extra `max_requests_per_second` | request budget per host and token and process (20; 0: off) |
 | extra `base_url`       | legacy: the control URL, read only when host is empty            |
 
 Extras may also carry the UI's `extra__predibase__` prefix. The client is imported inside
@@ -19,6 +20,7 @@ the methods: DAG files import hooks constantly, and this module must stay cheap.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -129,6 +131,7 @@ def settings_from_connection(conn: Any) -> ClientSettings:
         DEFAULT_TIMEOUT,
         DIALECTS,
         ClientSettings,
+        default_request_budget,
     )
 
     token = conn.password
@@ -152,15 +155,38 @@ def settings_from_connection(conn: Any) -> ClientSettings:
             conn.conn_id,
             f"has a bad extra dialect {extras['dialect']!r}: use one of {', '.join(DIALECTS)}",
         )
+    base_url = control_url(conn, extras)
+    rate = _request_budget(conn.conn_id, extras)
     return ClientSettings(
         token=token,
-        base_url=control_url(conn, extras),
+        base_url=base_url,
         serving_url=str(extras.get("serving_url", DEFAULT_SERVING_URL)),
         tenant_id=extras.get("tenant_id"),
         timeout=timeout,
         max_retries=max_retries,
         dialect=dialect,
+        max_requests_per_second=default_request_budget(base_url) if rate is None else rate,
     )
+
+
+def _request_budget(conn_id: str | None, extras: dict[str, Any]) -> float | None:
+    """The extra `max_requests_per_second`: a number, `0` or `off` to switch it off."""
+    value = extras.get("max_requests_per_second")
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return 0.0
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if isinstance(value, bool) or not (math.isfinite(rate) and rate >= 0):
+        raise ConnectionSettingsError(
+            conn_id,
+            f"has a bad extra max_requests_per_second {value!r}: use requests per second "
+            "(> 0), or 0 to switch the request budget off",
+        )
+    return rate
 
 
 class PredibaseHook(BaseHook):
