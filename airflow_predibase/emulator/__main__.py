@@ -81,6 +81,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--log-level", default="warning", help="uvicorn log level (default: warning)"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="N",
+        help="requests per second each tenant (token) may send; past it, 429 with "
+        "Retry-After (default: no limit)",
+    )
+    parser.add_argument(
+        "--ssl-certfile", default=None, help="PEM certificate: serve HTTPS (default: HTTP)"
+    )
+    parser.add_argument("--ssl-keyfile", default=None, help="PEM private key of --ssl-certfile")
     return parser.parse_args(argv)
 
 
@@ -110,6 +122,8 @@ def banner(url: str, config: EmulatorConfig) -> str:
             f"  profile:       {config.profile.name}",
             f"  dialect:       {config.dialect}",
             f"  state file:    {state}",
+            "  rate limit:    "
+            + (f"{config.rate_limit:g} requests/s per tenant" if config.rate_limit else "none"),
             f"  AIRFLOW_CONN_PREDIBASE_DEFAULT='{connection}'",
         ]
     )
@@ -125,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dialect=args.dialect,
             accelerators=extra_accelerators(args.accelerator),
             state_file=args.state_file,
+            rate_limit=args.rate_limit,
         )
     except ValueError as exc:
         print(f"predibase-emulator: {exc}", file=sys.stderr)
@@ -133,10 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     # Printed once the socket listens: a script reading the URL can connect straight away.
-    print(banner(f"http://{host}:{port}", config), flush=True)
+    scheme = "https" if args.ssl_certfile else "http"
+    print(banner(f"{scheme}://{host}:{port}", config), flush=True)
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn_config(app, log_level=args.log_level, access_log=args.access_log)
+        uvicorn_config(
+            app,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+        )
     )
     # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: that is a clean stop.
     with contextlib.suppress(KeyboardInterrupt):

@@ -93,6 +93,20 @@ class AdminClient:
         """Serve every list in pages of at most `page_size` items (None: unpaged again)."""
         self._call("PUT", "/pagination", {"page_size": page_size})
 
+    def set_rate_limit(self, requests_per_second: float | None) -> dict[str, Any]:
+        """Limit each tenant (token) to this many requests per second (None: no limit); the
+        counts start from zero."""
+        result: dict[str, Any] = self._call(
+            "PUT", "/rate-limit", {"requests_per_second": requests_per_second}
+        )
+        return result
+
+    def rate_limit(self) -> dict[str, Any]:
+        """`{"requests_per_second", "allowed", "limited"}`: the limit and the requests it let
+        through and answered with 429 since it was set."""
+        result: dict[str, Any] = self._call("GET", "/rate-limit")
+        return result
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 

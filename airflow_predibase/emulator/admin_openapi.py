@@ -18,6 +18,7 @@ from airflow_predibase.emulator.routes_admin import (
     ForceState,
     Pagination,
     ProfileChange,
+    RateLimitChange,
 )
 
 _BODIES: dict[str, type[BaseModel]] = {
@@ -28,6 +29,7 @@ _BODIES: dict[str, type[BaseModel]] = {
     "ForceState": ForceState,
     "Pagination": Pagination,
     "ProfileChange": ProfileChange,
+    "RateLimitChange": RateLimitChange,
 }
 
 #: (method, path, body schema name or None, summary)
@@ -46,6 +48,8 @@ _ROUTES: list[tuple[str, str, str | None, str]] = [
     ("get", "/pagination", None, "The list page size."),
     ("put", "/pagination", "Pagination", "Serve lists in pages of at most page_size items."),
     ("post", "/fail-next", "FailNext", "The next resources of a kind end failed."),
+    ("get", "/rate-limit", None, "The per-tenant rate limit and its counts (allowed, limited)."),
+    ("put", "/rate-limit", "RateLimitChange", "Set the per-tenant rate limit; counts restart."),
     ("post", "/resources/{kind}/{key}/advance", None, "Move a resource one state on."),
     ("post", "/resources/{kind}/{key}/force", "ForceState", "Put a resource in a status."),
 ]

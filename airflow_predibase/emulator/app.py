@@ -1,8 +1,9 @@
 """`create_app(config)`: one emulator as an ASGI application.
 
 Layers, outermost first: faults (they must see uvicorn's own `send` to drop a connection),
-the bearer-token check, then Starlette's router: the serving plane, the control plane under
-`/v2`, the control API, the upload and download URLs, and the demo console under `/console`.
+the bearer-token check, the tenant's rate limit, then Starlette's router: the serving
+plane, the control plane under `/v2`, the control API, the upload and download URLs, and
+the demo console under `/console`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from airflow_predibase.emulator.config import EmulatorConfig
 from airflow_predibase.emulator.dialect import PLATFORM, SPEC
 from airflow_predibase.emulator.errors import ApiError, error_body, is_serving_path
 from airflow_predibase.emulator.faults import FaultMiddleware
+from airflow_predibase.emulator.rate_limit import RateLimitMiddleware
 from airflow_predibase.emulator.routes_adapter_versions import seed_version_routes
 from airflow_predibase.emulator.routes_admin import AdminRoutes
 from airflow_predibase.emulator.routes_console import ConsoleRoutes
@@ -74,8 +76,9 @@ class EmulatorApp:
     def __init__(self, backend: Backend, router: Starlette) -> None:
         self.backend = backend
         self.router = router
+        limited = RateLimitMiddleware(router, backend.rate_limit)
         self._asgi = FaultMiddleware(
-            AuthMiddleware(router, backend.config.token), backend.faults, backend.holds
+            AuthMiddleware(limited, backend.config.token), backend.faults, backend.holds
         )
 
     @property

@@ -14,6 +14,7 @@ from airflow_predibase.emulator.clock import Clock
 from airflow_predibase.emulator.config import EmulatorConfig
 from airflow_predibase.emulator.context import Context
 from airflow_predibase.emulator.faults import FaultBook
+from airflow_predibase.emulator.rate_limit import RateLimiter
 from airflow_predibase.emulator.resources._base import KindTable, Resource
 from airflow_predibase.emulator.resources.batch import BatchJobs
 from airflow_predibase.emulator.resources.datasets import Datasets
@@ -30,6 +31,7 @@ class Backend(Context):
     def __init__(self, config: EmulatorConfig, store: Store, clock: Clock) -> None:
         super().__init__(config, store, clock)
         self.faults = FaultBook()
+        self.rate_limit = RateLimiter(config.rate_limit, clock.now)
         self.schemas = RequestSchemas(config.accelerators)
         self.datasets = Datasets(self)
         self.repos = Repos(self, self.datasets, job_status=self._job_status)
@@ -52,9 +54,11 @@ class Backend(Context):
 
     def reset(self) -> None:
         """Forget every resource, fault and scheduled failure; back to the configured profile,
-        unpaged lists, and the clock without its skips (a manual clock: back to its start)."""
+        rate limit (its counts from zero), unpaged lists, and the clock without its skips (a
+        manual clock: back to its start)."""
         self.store.clear()
         self.faults.clear()
+        self.rate_limit.configure(self.config.rate_limit)
         self.failures.clear()
         self.profile = self.config.profile
         self.page_size = None

@@ -193,6 +193,12 @@ class EmulatorConfig(BaseModel):
         description="Headers the begin-upload reply announces as `requiredHeaders`; the PUT to "
         "the presigned URL must carry each of them.",
     )
+    rate_limit: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per second each tenant (token) may send, as production's "
+        "gateway limits them; past it, 429 with Retry-After (see rate_limit.py). None: no limit.",
+    )
 
     @field_validator("profile", mode="before")
     @classmethod

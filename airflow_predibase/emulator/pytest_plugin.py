@@ -7,11 +7,15 @@ Any project that installs airflow-provider-predibase gets them:
 - ``predibase_emulator_server``: the session server itself, without reset or env var.
 - ``predibase_emulator_app``: an in-process app on a manual clock (no socket).
 
+Every test also starts with fresh request budgets (`client/_budget.py`): a 429 one test
+provokes never pauses or slows the next.
+
 The profile of the session server comes from the ini option ``predibase_emulator_profile``
-(default ``fast``); its dialect from ``$PREDIBASE_EMULATOR_DIALECT``, else the ini option
-``predibase_emulator_dialect`` (default ``default``; see docs/platform.md). Heavy imports
-happen inside the fixtures: this module is imported by every pytest run in an environment
-that has the provider installed.
+(default ``fast``); its per-tenant rate limit from ``predibase_emulator_rate_limit``
+(requests per second, default none); its dialect from ``$PREDIBASE_EMULATOR_DIALECT``,
+else the ini option ``predibase_emulator_dialect`` (default ``default``; see
+docs/platform.md). Heavy imports happen inside the fixtures: this module is imported by
+every pytest run in an environment that has the provider installed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ CONNECTION_ENV = "AIRFLOW_CONN_PREDIBASE_DEFAULT"
 PROFILE_OPTION = "predibase_emulator_profile"
 DIALECT_OPTION = "predibase_emulator_dialect"
 DIALECT_ENV = "PREDIBASE_EMULATOR_DIALECT"
+RATE_LIMIT_OPTION = "predibase_emulator_rate_limit"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,11 +49,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(the env var {DIALECT_ENV} overrides it).",
         default="default",
     )
+    parser.addini(
+        RATE_LIMIT_OPTION,
+        help="Requests per second per tenant the predibase_emulator fixture allows (past it: "
+        "429 with Retry-After); empty: no limit.",
+        default="",
+    )
 
 
 def emulator_dialect(config: pytest.Config) -> str:
     """The session server's dialect: $PREDIBASE_EMULATOR_DIALECT, else the ini option."""
     return os.environ.get(DIALECT_ENV) or str(config.getini(DIALECT_OPTION) or "default")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_predibase_request_budgets() -> Iterator[None]:
+    """Request budgets are per process: forget them around each test."""
+    from airflow_predibase.client._budget import BUDGETS
+
+    BUDGETS.clear()
+    yield
+    BUDGETS.clear()
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +78,10 @@ def predibase_emulator_server(request: pytest.FixtureRequest) -> Iterator[Emulat
     from airflow_predibase.emulator.server import EmulatorServer
 
     profile = str(request.config.getini(PROFILE_OPTION) or "fast")
-    with EmulatorServer(profile=profile, dialect=emulator_dialect(request.config)) as server:
+    rate_limit = float(request.config.getini(RATE_LIMIT_OPTION) or 0) or None
+    with EmulatorServer(
+        profile=profile, dialect=emulator_dialect(request.config), rate_limit=rate_limit
+    ) as server:
         yield server
 
 

@@ -60,6 +60,12 @@ class Pagination(_Strict):
     )
 
 
+class RateLimitChange(_Strict):
+    requests_per_second: float | None = Field(
+        gt=0, description="Requests per second per tenant (token); null: no limit."
+    )
+
+
 class AdminRoutes:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -81,6 +87,8 @@ class AdminRoutes:
             Route(p + "/pagination", self.get_pagination, methods=["GET"]),
             Route(p + "/pagination", self.set_pagination, methods=["PUT"]),
             Route(p + "/fail-next", self.fail_next, methods=["POST"]),
+            Route(p + "/rate-limit", self.get_rate_limit, methods=["GET"]),
+            Route(p + "/rate-limit", self.set_rate_limit, methods=["PUT"]),
             Route(p + "/resources/{kind}/{key}/advance", self.advance, methods=["POST"]),
             Route(p + "/resources/{kind}/{key}/force", self.force, methods=["POST"]),
         ]
@@ -140,6 +148,14 @@ class AdminRoutes:
         change = validate(Pagination, await read_json(request))
         self.backend.page_size = change.page_size
         return json_response(change.model_dump())
+
+    async def get_rate_limit(self, request: Request) -> Response:
+        return json_response(self.backend.rate_limit.describe())
+
+    async def set_rate_limit(self, request: Request) -> Response:
+        change = validate(RateLimitChange, await read_json(request))
+        self.backend.rate_limit.configure(change.requests_per_second)
+        return json_response(self.backend.rate_limit.describe())
 
     async def fail_next(self, request: Request) -> Response:
         order = validate(FailNext, await read_json(request))

@@ -46,12 +46,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: EmulatorApp, *, log_level: str, access_log: bool) -> uvicorn.Config:
-    """uvicorn settings shared by the thread server and the CLI."""
+def uvicorn_config(
+    app: EmulatorApp,
+    *,
+    log_level: str,
+    access_log: bool,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> uvicorn.Config:
+    """uvicorn settings shared by the thread server and the CLI; HTTPS with a certificate."""
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=access_log,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
         lifespan="on",
         # The fault layer must receive uvicorn's own `send` to drop connections: no
         # proxy-header wrapper in between.
@@ -74,9 +83,12 @@ class EmulatorServer:
         clock: Clock | None = None,
         log_level: str = "warning",
         access_log: bool = False,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
         **overrides: Any,
     ) -> None:
-        """`overrides` are EmulatorConfig fields (token, tenant, profile, state_file, ...)."""
+        """`overrides` are EmulatorConfig fields (token, tenant, profile, state_file, ...).
+        With `ssl_certfile` (and `ssl_keyfile`, PEM), it serves HTTPS."""
         if config is None:
             config = EmulatorConfig(**overrides)
         elif overrides:
@@ -87,6 +99,7 @@ class EmulatorServer:
         self._clock = clock
         self._log_level = log_level
         self._access_log = access_log
+        self._ssl = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._app: EmulatorApp | None = None
@@ -101,7 +114,9 @@ class EmulatorServer:
         self.port = sock.getsockname()[1]
         self._app = create_app(self.config, clock=self._clock)
         server = uvicorn.Server(
-            uvicorn_config(self._app, log_level=self._log_level, access_log=self._access_log)
+            uvicorn_config(
+                self._app, log_level=self._log_level, access_log=self._access_log, **self._ssl
+            )
         )
         # uvicorn installs signal handlers only in the main thread; this one is not.
         thread = threading.Thread(
@@ -153,7 +168,8 @@ class EmulatorServer:
     def url(self) -> str:
         """Root URL, e.g. http://127.0.0.1:54321 (also the serving base)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl["ssl_certfile"] else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def control_url(self) -> str:
