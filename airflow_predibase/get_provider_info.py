@@ -16,6 +16,7 @@ def _connection_type() -> dict[str, Any]:
     """
     from airflow_predibase.client.settings import (
         DEFAULT_BASE_URL,
+        DEFAULT_MAX_REQUESTS_PER_SECOND,
         DEFAULT_MAX_RETRIES,
         DEFAULT_SERVING_URL,
         DEFAULT_TIMEOUT,
@@ -80,6 +81,16 @@ def _connection_type() -> dict[str, Any]:
                 "description": "auto (default): ask the server once which API it speaks; "
                 "spec: the seed OpenAPI spec's paths and bodies; platform: production "
                 "Predibase's, as the official SDK sends them.",
+            },
+            "max_requests_per_second": {
+                "label": "Request budget (requests/s)",
+                # No schema default: empty means 20, or off for a loopback URL (the emulator).
+                "schema": {"type": ["number", "null"], "minimum": 0},
+                "description": "Requests per second shared by every task and trigger of "
+                "this host and token in one process. Empty: "
+                f"{DEFAULT_MAX_REQUESTS_PER_SECOND:g} (off for a loopback URL); 0 switches "
+                "it off. Keep the sum over your triggerers and workers under the tenant's "
+                "rate limit (docs/scaling.md).",
             },
         },
     }
