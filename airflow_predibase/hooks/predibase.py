@@ -172,8 +172,8 @@ def settings_from_connection(conn: Any) -> ClientSettings:
 def _request_budget(conn_id: str | None, extras: dict[str, Any]) -> float | None:
     """The extra `max_requests_per_second`: a number, `0` or `off` to switch it off."""
     value = extras.get("max_requests_per_second")
-    if value is None:
-        return None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None  # not set (an empty form field too): the default
     if isinstance(value, str) and value.strip().lower() == "off":
         return 0.0
     try:

@@ -23,6 +23,14 @@ def test_the_platform_gets_the_default_budget(monkeypatch: pytest.MonkeyPatch) -
     assert settings.request_budget == DEFAULT_MAX_REQUESTS_PER_SECOND == 20
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_form_field_means_the_default(monkeypatch: pytest.MonkeyPatch, empty: str) -> None:
+    settings = settings_for(
+        monkeypatch, "https://api.app.predibase.com/v2", max_requests_per_second=empty
+    )
+    assert settings.request_budget == DEFAULT_MAX_REQUESTS_PER_SECOND
+
+
 def test_the_local_emulator_gets_none_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings_for(monkeypatch, "http://127.0.0.1:8080/v2").request_budget is None
     asked = settings_for(monkeypatch, "http://127.0.0.1:8080/v2", max_requests_per_second=5)
