@@ -3,10 +3,13 @@ environment is set before anything imports it."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="predibase-tests-airflow-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)  # nothing left in /tmp
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
