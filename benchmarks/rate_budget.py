@@ -38,9 +38,7 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,47 +47,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from _emulator_process import Emulator, profile
+
 TOKEN = "pb_rate_budget_benchmark"
 JOBS_PER_REPO = 50
 TRAIN_LONG = 3_600.0  # the profile's training: long, then the clock is moved (see below)
-PROFILE = {
-    "name": "rate-budget",
-    "dataset_connecting": 0.01,
-    "finetuning_queued": 0.01,
-    "finetuning_training": TRAIN_LONG,
-    "finetuning_stopping": 1.0,
-    "deployment_pending": 1.0,
-    "deployment_initializing": 1.0,
-    "deployment_updating": 1.0,
-    "deployment_deleting": 1.0,
-    "deployment_cold_start": 0.0,
-    "batch_queued": 1.0,
-    "batch_running": 1.0,
-}
-
-
-class Emulator:
-    """`python -m airflow_predibase.emulator` in a process of its own."""
-
-    def __init__(self) -> None:
-        command = [sys.executable, "-m", "airflow_predibase.emulator", "--port", "0"]
-        self.process = subprocess.Popen(
-            [*command, "--token", TOKEN], stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("Predibase emulator listening on "):
-                self.url = line.rsplit(" ", 1)[1].strip()
-                break
-        else:
-            raise SystemExit("the emulator did not start")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+PROFILE = profile("rate-budget", TRAIN_LONG)
 
 
 def create_jobs(url: str, count: int) -> tuple[list[str], float]:
@@ -390,7 +353,7 @@ def main() -> None:
     Polls.install()
     BudgetLog.install()
     started = time.monotonic()
-    emulator = Emulator()
+    emulator = Emulator(TOKEN)
     results = []
     try:
         print(

@@ -46,7 +46,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,9 @@ from pathlib import Path
 from typing import Any
 
 import _capacity_measure as measure
-from _capacity_tls import self_signed
+from _emulator_process import Emulator, profile
+
+from airflow_predibase.emulator.tls import self_signed_cert
 
 TOKEN = "pb_trigger_capacity_benchmark"
 BASE_MODEL = "qwen3-8b"
@@ -63,20 +64,7 @@ JOBS_PER_REPO = 50  # a repo document holds its versions: keep each one small
 JITTER = 0.2  # the trigger's (PollPolicy.jitter); the naive baseline copies it
 FREEZE_ENV = "AIRFLOW__PREDIBASE__TRIGGERER_GC_FREEZE"
 #: Training lasts a day, everything before it is near-instant: every job sits in `training`.
-PROFILE = {
-    "name": "trigger-capacity",
-    "dataset_connecting": 0.01,
-    "finetuning_queued": 0.01,
-    "finetuning_training": 86_400.0,
-    "finetuning_stopping": 1.0,
-    "deployment_pending": 1.0,
-    "deployment_initializing": 1.0,
-    "deployment_updating": 1.0,
-    "deployment_deleting": 1.0,
-    "deployment_cold_start": 0.0,
-    "batch_queued": 1.0,
-    "batch_running": 1.0,
-}
+PROFILE = profile("trigger-capacity", 86_400.0)
 #: What the issue asks at K = 10,000 (printed beside the figures, never asserted).
 TARGETS = {"ceiling_share": 0.55, "p50": 1.2, "p95": 1.5, "lag_s": 0.3, "kb": 10.0}
 
@@ -285,33 +273,9 @@ def worker(args: argparse.Namespace) -> None:
 # -- the orchestrating process ------------------------------------------------------------------
 
 
-class Emulator:
-    """`python -m airflow_predibase.emulator` in a process of its own, over HTTPS with `tls`."""
-
-    def __init__(self, tls: tuple[Path, Path] | None) -> None:
-        command = [sys.executable, "-m", "airflow_predibase.emulator", "--port", "0"]
-        command += ["--token", TOKEN]
-        if tls:
-            command += ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("Predibase emulator listening on "):
-                self.url = line.rsplit(" ", 1)[1].strip()
-                break
-        else:
-            raise SystemExit("the emulator did not start")
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def tls_args(tls: tuple[Path, Path] | None) -> list[str]:
+    """The emulator's flags to serve HTTPS with `tls` (certificate, key); none for HTTP."""
+    return ["--ssl-certfile", str(tls[0]), "--ssl-keyfile", str(tls[1])] if tls else []
 
 
 def create_jobs(url: str, count: int, latency_ms: float) -> list[str]:
@@ -557,7 +521,7 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="trigger-capacity-") as tmp:
         work = Path(tmp)
-        tls = None if args.no_tls else self_signed(work)
+        tls = None if args.no_tls else self_signed_cert(work)
         if tls:  # every client here and in the scenarios trusts it as a private CA, added
             # to the public ones as a real bundle would be (so a naive client's SSL context
             # costs what it costs against the real API)
@@ -566,7 +530,7 @@ def main() -> None:
             bundle = work / "bundle.pem"
             bundle.write_text(Path(certifi.where()).read_text() + tls[0].read_text())
             os.environ["SSL_CERT_FILE"] = str(bundle)
-        emulator = Emulator(tls)
+        emulator = Emulator(TOKEN, *tls_args(tls))
         try:
             count = max(k for _, k in plan)
             ids = create_jobs(emulator.url, count, args.latency_ms)

@@ -1,7 +1,10 @@
-"""A throwaway self-signed certificate for 127.0.0.1, so the benchmark polls over TLS.
+"""A throwaway self-signed certificate, to serve the emulator over HTTPS.
 
-The clients trust it the way a user trusts a private CA: SSL_CERT_FILE names it, and httpx's
-default SSL context (which the shared pool builds once) loads it.
+    cert, key = self_signed_cert(tmp_path)
+    # predibase-emulator --ssl-certfile cert --ssl-keyfile key; clients: SSL_CERT_FILE=cert
+
+Clients trust it the way a user trusts a private CA: SSL_CERT_FILE names it, and httpx's
+default SSL context loads it. Needs the `cryptography` package (Airflow installs it).
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import ipaddress
 from pathlib import Path
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """(certificate, key) PEM files for 127.0.0.1 and localhost, valid for a day."""
+def self_signed_cert(directory: Path, days: float = 1.0) -> tuple[Path, Path]:
+    """(certificate, key) PEM files in `directory`, for 127.0.0.1 and localhost, valid for
+    `days`. The certificate is its own CA: name it in SSL_CERT_FILE to trust it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trigger-capacity benchmark")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Predibase emulator (self-signed)")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -28,7 +32,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
