@@ -14,6 +14,7 @@ import re
 
 import httpx
 import pytest
+from predibase_fakes import FakeClock
 
 from airflow_predibase.client import (
     AsyncPredibaseClient,
@@ -34,24 +35,6 @@ HOST = "https://api.app.predibase.com"
 ONCE = RetryPolicy(max_attempts=1)
 
 
-class Clock:
-    """Monotonic fake time; `sleep` only moves it forward and records the wait."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
 def settings(rate: float, token: str = TOKEN, base_url: str = f"{HOST}/v2") -> ClientSettings:
     return ClientSettings(token=token, base_url=base_url, max_requests_per_second=rate)
 
@@ -68,7 +51,7 @@ def limited(*headers: tuple[str, str]) -> httpx.MockTransport:
 
 def client(
     registry: BudgetRegistry,
-    clock: Clock,
+    clock: FakeClock,
     rate: float = 10.0,
     transport: httpx.MockTransport | None = None,
     **kwargs: str,
@@ -83,7 +66,7 @@ def client(
     )
 
 
-def simulate(budget: RequestBudget, clock: Clock, waits: int, interval: float, until: float):
+def simulate(budget: RequestBudget, clock: FakeClock, waits: int, interval: float, until: float):
     """`waits` pollers, each asking again `interval` after its last request went out."""
     polls = [0] * waits
     queue = [(i * interval / waits, i) for i in range(waits)]
@@ -102,7 +85,7 @@ def simulate(budget: RequestBudget, clock: Clock, waits: int, interval: float, u
 
 
 def test_an_overloaded_budget_stretches_every_wait_alike(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(BudgetKey.of(HOST, TOKEN), 10.0, clock=clock)
     # 50 waits every 1 s ask for 50 requests/s from a budget of 10/s: about 5x longer each.
     with caplog.at_level(logging.WARNING, logger="airflow_predibase.client"):
@@ -119,7 +102,7 @@ def test_an_overloaded_budget_stretches_every_wait_alike(caplog: pytest.LogCaptu
 
 
 def test_a_budget_with_room_never_delays_and_never_logs(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(BudgetKey.of(HOST, TOKEN), 10.0, clock=clock)
     with caplog.at_level(logging.WARNING, logger="airflow_predibase.client"):
         polls, _ = simulate(budget, clock, waits=5, interval=1.0, until=50.0)
@@ -128,7 +111,7 @@ def test_a_budget_with_room_never_delays_and_never_logs(caplog: pytest.LogCaptur
 
 
 def test_clients_of_one_connection_share_a_budget_others_do_not() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
     first, second = client(registry, clock), client(registry, clock)
     for _ in range(10):  # the burst: one second's worth
@@ -142,7 +125,7 @@ def test_clients_of_one_connection_share_a_budget_others_do_not() -> None:
 
 
 def test_a_429_pauses_every_client_of_the_connection() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
     throttled = client(registry, clock, transport=limited(("Retry-After", "5")))
     with pytest.raises(RateLimitError):
@@ -156,7 +139,7 @@ def test_a_429_pauses_every_client_of_the_connection() -> None:
 
 
 def test_a_429_pauses_async_clients_too() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
 
     def make(transport: httpx.MockTransport) -> AsyncPredibaseClient:
@@ -179,7 +162,7 @@ def test_a_429_pauses_async_clients_too() -> None:
 
 
 def test_queued_requests_keep_their_order_and_move_past_a_pause() -> None:
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(BudgetKey.of(HOST, TOKEN), 1.0, clock=clock)
     tickets = [budget.reserve() for _ in range(4)]  # at 0, 1, 2, 3 s
     assert [t.at for t in tickets] == [0.0, 1.0, 2.0, 3.0]
@@ -192,14 +175,14 @@ def test_queued_requests_keep_their_order_and_move_past_a_pause() -> None:
 
 
 def test_a_lower_announced_limit_is_adopted_with_a_margin() -> None:
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(BudgetKey.of(HOST, TOKEN), 20.0, clock=clock)
     budget.throttled({"x-ratelimit-limit": "5"}, budget.reserve())
     assert budget.rate == pytest.approx(4.5)
 
 
 def test_without_an_announced_limit_each_429_storm_lowers_the_rate_once() -> None:
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(BudgetKey.of(HOST, TOKEN), 20.0, clock=clock)
     in_flight = [budget.reserve() for _ in range(5)]
     for ticket in in_flight:  # all sent before the first 429 came back
@@ -211,7 +194,7 @@ def test_without_an_announced_limit_each_429_storm_lowers_the_rate_once() -> Non
 
 
 def test_a_client_learns_the_limit_from_the_429() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
     transport = limited(("x-ratelimit-limit", "2"), ("Retry-After", "1"))
     with pytest.raises(RateLimitError):
@@ -240,7 +223,7 @@ def test_announced_limit(header: str, limit: float | None) -> None:
 
 
 def test_zero_switches_the_budget_off() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
     off = client(registry, clock, rate=0.0)
     for _ in range(50):
@@ -252,7 +235,7 @@ def test_zero_switches_the_budget_off() -> None:
 
 
 def test_requests_without_the_token_draw_on_no_budget() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
     uploads = client(registry, clock, rate=1.0)
     for _ in range(5):
@@ -274,7 +257,7 @@ def test_the_key_never_shows_the_token() -> None:
 
 
 def test_a_pause_alone_is_not_reported_as_a_spent_budget(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(BudgetKey.of(HOST, TOKEN), 10.0, clock=clock)
     with caplog.at_level(logging.WARNING, logger="airflow_predibase.client"):
         budget.throttled({"retry-after": "5"}, budget.reserve())
@@ -286,7 +269,7 @@ def test_a_pause_alone_is_not_reported_as_a_spent_budget(caplog: pytest.LogCaptu
 
 
 def test_a_request_queued_for_a_permit_waits_out_a_429_that_came_meanwhile() -> None:
-    clock = Clock()
+    clock = FakeClock()
     registry = BudgetRegistry(clock=clock)
     seen: list[float] = []
 

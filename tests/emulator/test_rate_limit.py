@@ -27,6 +27,7 @@ from airflow_predibase.client._budget import BudgetRegistry
 from airflow_predibase.client.models import FinetuningJobRequest, FinetuningJobStatus, RepoRequest
 from airflow_predibase.emulator import EmulatorServer
 from airflow_predibase.emulator.config import EmulatorConfig
+from tests.taskkit import QUICK_PROFILE
 
 JOBS = "/finetuning/jobs"
 
@@ -83,20 +84,8 @@ LIMIT = 10  # requests/s the emulator allows the tenant
 BUDGET = 20.0  # requests/s the connection is set to: too many, as a free tier's would be
 WAITS = 20
 POLL_EVERY = 0.5  # 20 waits ask 40 requests/s: the budget must stretch them
-PROFILE = {
-    "name": "rate-limit-test",
-    "dataset_connecting": 0.05,
-    "finetuning_queued": 0.05,
-    "finetuning_training": 1.0,
-    "finetuning_stopping": 0.1,
-    "deployment_pending": 1.0,
-    "deployment_initializing": 1.0,
-    "deployment_updating": 1.0,
-    "deployment_deleting": 1.0,
-    "deployment_cold_start": 0.0,
-    "batch_queued": 1.0,
-    "batch_running": 1.0,
-}
+#: Training lasts a second, so every wait polls while the budget is stretched.
+PROFILE = {**QUICK_PROFILE, "name": "rate-limit-test", "finetuning_training": 1.0}
 
 
 class Recording(httpx.AsyncBaseTransport):
