@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import shutil
-import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .database import PostgresCluster, PostgresUnavailable
-from .emulator_process import EmulatorProcess, secret_token
-from .process_tree import descendants, kill_if_same, kill_marked
-from .processes import MARKER_VAR, ManagedProcess, base_env, bin_path, free_port, tail
+from .emulator_process import EmulatorProcess
+from .process_tree import descendants, kill_if_same
+from .processes import ManagedProcess, bin_path, free_port, tail
 from .redis import RedisServer
-from .running import stage_dags
+from .running import running_stack
 from .stack import AirflowStack, StackSettings
 from .waiting import StackError, wait_until
 
@@ -200,52 +198,31 @@ def running_celery_stack(
     """Emulators, a private Redis and PostgreSQL cluster, and a `CeleryStack`; everything
     stopped and removed on exit. Raises `RedisUnavailable` / `PostgresUnavailable` when
     either cannot be started (``{workdir}`` in an `env` value becomes the temp dir)."""
-    workdir = Path(tempfile.mkdtemp(prefix="predibase-celery-"))
-    token = token or secret_token()
-    marker = uuid.uuid4().hex
-    started: dict[str, EmulatorProcess] = {}
-    redis: RedisServer | None = None
-    cluster: PostgresCluster | None = None
-    stack: CeleryStack | None = None
+    redis_dir = Path(tempfile.mkdtemp(prefix="predibase-celery-redis-"))
     try:
-        dags_folder = stage_dags(workdir / "dags", dags)
-        emulator_env = {**base_env(), MARKER_VAR: marker}
-        for conn_id, options in emulators.items():
-            started[conn_id] = EmulatorProcess(conn_id, workdir, token, env=emulator_env, **options)
-            started[conn_id].start()
-        redis = RedisServer(workdir / "redis")
+        redis = RedisServer(redis_dir)
         redis.start()
-        cluster = PostgresCluster(workdir / "postgres")
         try:
-            cluster.start()
-        except (StackError, OSError, subprocess.SubprocessError) as error:
-            raise PostgresUnavailable(str(error)) from error
-        for emulator in started.values():
-            emulator.wait_ready()
-        stack = CeleryStack(
-            workdir,
-            dags_folder,
-            broker_url=redis.url,
-            database_url=cluster.url,
-            workers=workers,
-            triggerers=triggerers,
-            worker_concurrency=worker_concurrency,
-            connections={c: e.connection() for c, e in started.items()},
-            env={k: v.replace("{workdir}", str(workdir)) for k, v in (env or {}).items()},
-            settings=settings,
-            run_marker=marker,
-        )
-        stack.start()
-        yield stack, started
-    finally:
-        if stack is not None:
-            stack.stop()
-        for emulator in started.values():
-            emulator.stop()
-        if redis is not None:
+            factory = functools.partial(
+                CeleryStack,
+                broker_url=redis.url,
+                workers=workers,
+                triggerers=triggerers,
+                worker_concurrency=worker_concurrency,
+            )
+            with running_stack(
+                dags,
+                emulators=emulators,
+                database="postgres",
+                env=env,
+                settings=settings,
+                token=token,
+                keep_workdir=keep_workdir,
+                stack_factory=factory,
+            ) as (stack, started):
+                yield cast(CeleryStack, stack), started
+        finally:
             redis.stop()
-        if cluster is not None:
-            cluster.stop()
-        kill_marked(marker)
+    finally:
         if not keep_workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(redis_dir, ignore_errors=True)

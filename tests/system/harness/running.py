@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ def running_stack(
     settings: StackSettings | None = None,
     token: str | None = None,
     keep_workdir: bool = False,
+    stack_factory: Callable[..., AirflowStack] = AirflowStack,
 ) -> Iterator[tuple[AirflowStack, dict[str, EmulatorProcess]]]:
     """Emulators (one per connection ID), a database, and Airflow; everything stopped and
     removed on exit, whatever happened.
@@ -56,6 +57,8 @@ def running_stack(
     :param env: more environment for the components; ``{workdir}`` in a value becomes
         the stack's temp dir.
     :param token: the emulators' API token (default: a fresh `secret_token()`).
+    :param stack_factory: builds the stack from `AirflowStack`'s arguments (e.g. a
+        `functools.partial` of `CeleryStack` with its broker and workers).
     """
     workdir = Path(tempfile.mkdtemp(prefix="predibase-system-"))
     token = token or secret_token()
@@ -84,7 +87,7 @@ def running_stack(
             database_url = cluster.url
         elif database != "sqlite":
             raise ValueError(f"database must be sqlite or postgres, got {database!r}")
-        stack = AirflowStack(
+        stack = stack_factory(
             workdir,
             dags_folder,
             database_url=database_url,
