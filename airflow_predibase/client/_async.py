@@ -28,7 +28,7 @@ from airflow_predibase.client._base import (
 from airflow_predibase.client._budget import BudgetRegistry, ClientBudgets, Ticket
 from airflow_predibase.client._dialect import DialectAware, DialectChoice, detect
 from airflow_predibase.client._exchange import AskDialect, Op, StreamOp
-from airflow_predibase.client._retry import RetryPolicy
+from airflow_predibase.client._retry import RetryPolicy, retryable
 from airflow_predibase.client.models import (
     AdapterVersion,
     BaseModelInfo,
@@ -132,9 +132,12 @@ class AsyncPredibaseClient(DialectAware, ClientCore):
             first: httpx.Response | httpx.HTTPError = await self._attempt(request, call.stream)
         except httpx.HTTPError as exc:
             first = exc
-        # No status below 400 is ever retried: the common case builds no retry loop (a
+        # An answer the policy would not retry builds no retry loop: the common case (a
         # tenacity loop per request is ~5% of a busy triggerer's CPU, and garbage cycles).
-        if isinstance(first, httpx.Response) and first.status_code < 400:
+        if isinstance(first, httpx.Response) and (
+            first.status_code in call.ok_statuses
+            or not retryable(idempotent=call.retry_safe, status=first.status_code, error=None)
+        ):
             return check_response(call, first)
         pending: list[httpx.Response | httpx.HTTPError] = [first]
 
